@@ -1,0 +1,320 @@
+"""PPO (= SPO in the BARPO paper): rollout, GAE, clipped update.
+
+The recipe is the one of REFERENCE section 3 (SA_PPO / ATLA / CAR-RL code bases, following
+Schulman et al. 2017 and Engstrom et al. 2020): Gaussian MLP policy with state-independent
+log-std, separate value MLP, running observation normalisation (clip 10), reward scaling by
+the running std of the discounted return (clip 10), GAE, clipped surrogate (0.2), 10 epochs of
+32 minibatches, Adam (eps 1e-5) with separate policy and value learning rates, linear
+learning-rate annealing, optional value clipping.
+
+:class:`PPOLearner` holds the complete training state: networks, optimiser, running
+statistics, random generator and the environments' simulator states. ``state_tensors`` /
+``state_meta`` and ``restore`` save and reload it exactly, so an interrupted run resumes
+bit-identically.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .agent import Agent
+from .config import PPOConfig
+from .envs import make_vector_env
+from .errors import CheckpointError, NonFiniteError
+from .gae import compute_gae
+from .normalization import RewardScaler
+
+
+@dataclass
+class Rollout:
+    """One batch of experience, tensors of shape ``(T, num_envs, ...)``; ``obs`` normalised."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    def flat(self) -> Rollout:
+        def f(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(-1, *x.shape[2:])
+
+        return Rollout(*(f(getattr(self, k)) for k in self.__dataclass_fields__))
+
+
+def clipped_surrogate(
+    log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample negated PPO clipped surrogate (Schulman et al. 2017, eq. 7), shape ``(batch,)``,
+    and the probability ratio."""
+    ratio = torch.exp(log_probs - old_log_probs)
+    surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip, 1 + clip) * advantages)
+    return -surrogate, ratio
+
+
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float | None
+) -> torch.Tensor:
+    """Mean squared value error, optionally the pessimistic clipped form of the PPO baselines."""
+    err = (values - returns) ** 2
+    if clip is None:
+        return 0.5 * err.mean()
+    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
+    return 0.5 * torch.max(err, (clipped - returns) ** 2).mean()
+
+
+def _make_adam(agent: Agent, cfg: PPOConfig) -> torch.optim.Adam:
+    groups = [
+        {"params": list(agent.actor.parameters()), "lr": cfg.policy_lr},
+        {"params": list(agent.critic.parameters()), "lr": cfg.value_lr},
+    ]
+    try:
+        return torch.optim.Adam(groups, eps=cfg.adam_eps, fused=True)
+    except RuntimeError:  # fused CPU Adam needs torch >= 2.4
+        return torch.optim.Adam(groups, eps=cfg.adam_eps, foreach=True)
+
+
+class PPOLearner:
+    """PPO on ``cfg.num_envs`` vectorised copies of ``cfg.env``.
+
+    Args:
+        cfg: validated :class:`PPOConfig`.
+
+    Raises:
+        UnknownNameError / ConfigError: from the environment factory.
+    """
+
+    def __init__(self, cfg: PPOConfig) -> None:
+        self.cfg = cfg
+        torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)
+        self.envs = make_vector_env(cfg.env, cfg.num_envs, cfg.vector_mode)
+        obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
+        self.agent = Agent(
+            cfg.env, obs_space.shape[0], act_space.shape[0], act_space.low, act_space.high,
+            cfg.hidden, cfg.init_std, cfg.obs_clip,
+        )
+        self.optimizer = _make_adam(self.agent, cfg)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.reward_clip)
+        self.raw_obs, _ = self.envs.reset(seed=cfg.seed)
+        self.episode_return = np.zeros(cfg.num_envs)
+        self.episode_length = np.zeros(cfg.num_envs, dtype=np.int64)
+        self.recent_returns: deque[float] = deque(maxlen=20)
+        self.recent_lengths: deque[int] = deque(maxlen=20)
+        self.iteration = 0
+        self.global_step = 0
+
+    # ---- experience ---------------------------------------------------------------------
+    @torch.no_grad()
+    def collect(self) -> Rollout:
+        """Run ``rollout_steps`` vector steps with the stochastic policy; compute GAE.
+
+        Only the action sampling runs per step; values and log-probabilities of the whole batch
+        are computed afterwards in one call each.
+        """
+        cfg, agent = self.cfg, self.agent
+        T, N = cfg.rollout_steps, cfg.num_envs
+        obs_buf = torch.empty(T, N, agent.obs_dim)
+        act_buf = torch.empty(T, N, agent.act_dim)
+        rewards = np.empty((T, N), dtype=np.float32)
+        ends = np.empty((T, N), dtype=bool)
+        truncated_at: list[tuple[int, int, np.ndarray]] = []  # (t, env, final raw obs)
+        std = agent.actor.log_std.exp()
+        for t in range(T):
+            obs = torch.from_numpy(agent.obs_normalizer.normalize(self.raw_obs))
+            mean = agent.actor(obs)
+            action = torch.addcmul(mean, std, torch.randn(mean.shape, generator=self.generator))
+            obs_buf[t], act_buf[t] = obs, action
+            env_action = np.clip(action.numpy(), agent.action_low, agent.action_high)
+            raw_next, reward, terminated, truncated, info = self.envs.step(env_action)
+            if not (np.isfinite(reward).all() and np.isfinite(raw_next).all()):
+                bad = "reward" if not np.isfinite(reward).all() else "observation"
+                raise NonFiniteError(f"the environment's {bad}", self.iteration, None)
+            ended = terminated | truncated
+            rewards[t] = self.reward_scaler.scale(reward, ended)
+            ends[t] = ended
+            for i in np.flatnonzero(truncated & ~terminated):
+                truncated_at.append((t, int(i), info["final_obs"][i]))
+            self._track_episodes(reward, ended)
+            self.raw_obs = raw_next
+        last_obs = torch.from_numpy(agent.obs_normalizer.normalize(self.raw_obs, update=False))
+        values = agent.critic(torch.cat([obs_buf.view(T * N, -1), last_obs])).view(T + 1, N)
+        log_probs = agent.actor.log_prob(agent.actor(obs_buf), act_buf)
+        end_buf = torch.from_numpy(ends.astype(np.float32))
+        # The value of the state following s_t in the same episode: V(s_{t+1}) while it goes
+        # on, V(final observation) where it was truncated, 0 where it terminated.
+        next_values = values[1:] * (1.0 - end_buf)
+        if truncated_at:
+            final = np.stack([f for _, _, f in truncated_at])
+            final_norm = torch.from_numpy(agent.obs_normalizer.normalize(final, update=False))
+            rows, cols = zip(*((t, i) for t, i, _ in truncated_at))
+            next_values[list(rows), list(cols)] = agent.critic(final_norm)
+        adv, ret = compute_gae(
+            torch.from_numpy(rewards), values[:-1], next_values, end_buf, cfg.gamma, cfg.gae_lambda
+        )
+        self.global_step += T * N
+        return Rollout(obs_buf, act_buf, log_probs, values[:-1], adv, ret)
+
+    def _track_episodes(self, reward: np.ndarray, ended: np.ndarray) -> None:
+        self.episode_return += reward
+        self.episode_length += 1
+        for i in np.flatnonzero(ended):
+            self.recent_returns.append(float(self.episode_return[i]))
+            self.recent_lengths.append(int(self.episode_length[i]))
+        self.episode_return[ended] = 0.0
+        self.episode_length[ended] = 0
+
+    # ---- update -------------------------------------------------------------------------
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """``epochs`` passes of ``minibatches`` clipped-surrogate Adam steps over the batch.
+
+        Raises:
+            NonFiniteError: a loss became NaN or infinite (before the step that would spread it).
+        """
+        cfg, agent = self.cfg, self.agent
+        if cfg.anneal_lr:
+            frac = 1.0 - self.iteration / cfg.iterations
+            for group, lr in zip(self.optimizer.param_groups, (cfg.policy_lr, cfg.value_lr)):
+                group["lr"] = lr * frac
+        batch = rollout.flat()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        value_clip = cfg.clip_eps if cfg.value_clip else None
+        sums = torch.zeros(5)
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(cfg.batch_size, generator=self.generator)
+            for idx in perm.view(cfg.minibatches, cfg.minibatch_size):
+                obs, adv = batch.obs[idx], batch.advantages[idx]
+                if cfg.norm_adv:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                mean = agent.actor(obs)
+                log_probs = agent.actor.log_prob(mean, batch.actions[idx])
+                surrogate, ratio = clipped_surrogate(
+                    log_probs, batch.log_probs[idx], adv, cfg.clip_eps
+                )
+                policy_loss = surrogate.mean()
+                entropy = agent.actor.entropy()
+                v_loss = value_loss(
+                    agent.critic(obs), batch.values[idx], batch.returns[idx], value_clip
+                )
+                loss = policy_loss - cfg.entropy_coef * entropy + v_loss
+                if not torch.isfinite(loss):
+                    self._raise_non_finite(policy_loss, v_loss, entropy)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)
+                self.optimizer.step()
+                with torch.no_grad():
+                    log_ratio = log_probs - batch.log_probs[idx]
+                    sums += torch.stack([
+                        policy_loss.detach(), v_loss.detach(), entropy.detach(),
+                        ((ratio - 1) - log_ratio).mean(),
+                        ((ratio - 1).abs() > cfg.clip_eps).float().mean(),
+                    ])
+        self.iteration += 1
+        means = (sums / (cfg.epochs * cfg.minibatches)).tolist()
+        return dict(
+            zip(["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"], means),
+            policy_lr=self.optimizer.param_groups[0]["lr"],
+            policy_std=float(agent.actor.log_std.detach().exp().mean()),
+        )
+
+    def _raise_non_finite(self, *losses: torch.Tensor) -> None:
+        names = ("the policy loss (clipped surrogate)", "the value loss", "the policy entropy")
+        bad = [n for n, v in zip(names, losses) if not torch.isfinite(v)]
+        raise NonFiniteError(" and ".join(bad) or "the total loss", self.iteration, None)
+
+    def step(self) -> dict[str, float]:
+        """One PPO iteration: collect a batch, then update on it."""
+        return self.update(self.collect())
+
+    # ---- exact save / restore -----------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = self.agent.tensors()
+        opt = self.optimizer.state_dict()
+        for pid, st in opt["state"].items():
+            for key, value in st.items():
+                out[f"optim.{pid}.{key}"] = torch.as_tensor(value)
+        out["rng.torch"] = self.generator.get_state()
+        out["reward_rms.mean"] = torch.as_tensor(self.reward_scaler.rms.mean)
+        out["reward_rms.var"] = torch.as_tensor(self.reward_scaler.rms.var)
+        out["reward_rms.count"] = torch.as_tensor(self.reward_scaler.rms.count, dtype=torch.float64)
+        out["reward_ret"] = torch.from_numpy(self.reward_scaler.ret.copy())
+        out["raw_obs"] = torch.from_numpy(np.asarray(self.raw_obs, dtype=np.float64).copy())
+        out["episode_return"] = torch.from_numpy(self.episode_return.copy())
+        out["episode_length"] = torch.from_numpy(self.episode_length.copy())
+        sim = self.envs.call("get_sim_state")
+        if all(s is not None for s in sim):
+            for i, s in enumerate(sim):
+                out[f"env.{i}.mj_state"] = torch.from_numpy(s["mj_state"])
+        return out
+
+    def state_meta(self) -> dict[str, Any]:
+        sim = self.envs.call("get_sim_state")
+        return {
+            "agent": self.agent.spec(),
+            "config": self.cfg.to_dict(),
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "optimizer_param_groups": self.optimizer.state_dict()["param_groups"],
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+            "env_states": None if any(s is None for s in sim) else [
+                {"elapsed_steps": s["elapsed_steps"], "np_random": s["np_random"]} for s in sim
+            ],
+        }
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str) -> None:
+        """Load a state saved by :meth:`state_tensors` and :meth:`state_meta`.
+
+        Raises:
+            CheckpointError: the checkpoint does not fit this learner's config and networks.
+        """
+        try:
+            self.agent.load_tensors(tensors, source)
+            groups = meta["optimizer_param_groups"]
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in tensors.items():
+                if key.startswith("optim."):
+                    _, pid, name = key.split(".", 2)
+                    state.setdefault(int(pid), {})[name] = value
+            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+            self.generator.set_state(tensors["rng.torch"])
+            rms = self.reward_scaler.rms
+            rms.mean = tensors["reward_rms.mean"].numpy().copy()
+            rms.var = tensors["reward_rms.var"].numpy().copy()
+            rms.count = float(tensors["reward_rms.count"])
+            self.reward_scaler.ret = tensors["reward_ret"].numpy().copy()
+            self.episode_return = tensors["episode_return"].numpy().copy()
+            self.episode_length = tensors["episode_length"].numpy().copy()
+            self.recent_returns.extend(meta["recent_returns"])
+            self.recent_lengths.extend(meta["recent_lengths"])
+            self.iteration, self.global_step = int(meta["iteration"]), int(meta["global_step"])
+            if meta["env_states"] is not None:
+                saved = [
+                    dict(s, mj_state=tensors[f"env.{i}.mj_state"].numpy())
+                    for i, s in enumerate(meta["env_states"])
+                ]
+                self.envs.set_attr("pending_sim_state", saved)
+                self.envs.call("apply_pending_sim_state")
+                self.raw_obs = tensors["raw_obs"].numpy().astype(self.raw_obs.dtype)
+            else:  # not a MuJoCo task: start fresh episodes
+                self.episode_return[:] = 0.0
+                self.episode_length[:] = 0
+                self.reward_scaler.ret[:] = 0.0
+        except (KeyError, ValueError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(
+                f"{source} does not fit this run's config (env {self.cfg.env}, "
+                f"{self.cfg.num_envs} envs): {type(exc).__name__}: {str(exc).splitlines()[0]}. "
+                f"Resume with the config the run was started with."
+            ) from None
+
+    def close(self) -> None:
+        self.envs.close()
