@@ -103,7 +103,10 @@ class PPOLearner:
         self.optimizer = _make_adam(self.agent, cfg)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.reward_clip)
-        self.raw_obs, _ = self.envs.reset(seed=cfg.seed)
+        # Copy i of the vector env is seeded with env_seed + i; deriving env_seed from the run
+        # seed keeps runs with nearby seeds from sharing environment seeds.
+        env_seed = int(np.random.SeedSequence(cfg.seed).generate_state(1)[0] >> 1)
+        self.raw_obs, _ = self.envs.reset(seed=env_seed)
         self.episode_return = np.zeros(cfg.num_envs)
         self.episode_length = np.zeros(cfg.num_envs, dtype=np.int64)
         self.recent_returns: deque[float] = deque(maxlen=20)
