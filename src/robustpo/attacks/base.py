@@ -1,0 +1,79 @@
+"""The observation-attack protocol and registry.
+
+An attack maps a batch of clean *normalised* observations to perturbed ones inside the l_inf
+eps-ball (an SA-MDP adversary, Zhang et al. NeurIPS 2020). The evaluation loop checks every
+result with :func:`robustpo.perturb.check_in_ball` and raises if one leaves the ball.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from ..errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from ..agent import Agent
+
+
+class ObservationAttack(ABC):
+    """Base class of observation attacks.
+
+    Subclasses set ``name`` and implement :meth:`perturb`. Attacks that learn something about
+    the victim first (robust Sarsa, learned adversaries) do it in :meth:`prepare`.
+
+    Args:
+        seed: seed of the attack's own random generator (used by random starts and noise).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def __init__(self, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def prepare(self, agent: Agent, eps: float) -> None:  # noqa: B027 - optional hook
+        """Called once before an evaluation; the default does nothing."""
+
+    @abstractmethod
+    def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
+        """Perturbed observations.
+
+        Args:
+            agent: the victim (its networks act on normalised observations).
+            obs: clean normalised observations, float32, shape ``(batch, obs_dim)``.
+            eps: l_inf radius in normalised units.
+
+        Returns:
+            float32 tensor of the same shape with ``|result - obs|_inf <= eps``.
+        """
+
+
+_REGISTRY: dict[str, type[ObservationAttack]] = {}
+
+
+def register(cls: type[ObservationAttack]) -> type[ObservationAttack]:
+    """Class decorator adding an attack to the registry under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def attack_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def attack_descriptions() -> dict[str, str]:
+    return {name: cls.description for name, cls in _REGISTRY.items()}
+
+
+def make_attack(name: str, seed: int = 0) -> ObservationAttack:
+    """Instantiate a registered attack by name.
+
+    Raises:
+        UnknownNameError: no attack of that name (the message lists the valid ones).
+    """
+    if name not in _REGISTRY:
+        raise UnknownNameError("attack", name, attack_names())
+    return _REGISTRY[name](seed=seed)

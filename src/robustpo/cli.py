@@ -1,0 +1,146 @@
+"""The ``robustpo`` command line. Thin: it parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import RobustpoError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Adversarially robust deep RL for continuous control: train, attack, evaluate.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def train(
+    algo: Annotated[str, typer.Option(help="Algorithm (see `robustpo list`).")] = "ppo",
+    env: Annotated[str, typer.Option(help="Gymnasium environment id.")] = "Hopper-v5",
+    steps: Annotated[int | None, typer.Option(help="Environment steps (default: preset).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Preset name or YAML file.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a config key: --set policy_lr=1e-4 (repeatable).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue an interrupted run from its newest checkpoint.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train an agent; leaves a run directory with config, logs, checkpoints and the agent."""
+    from .config import parse_set_options
+    from .train import train as run_training
+
+    result = run_training(
+        algo, env, steps=steps, seed=seed, out=out, preset=preset,
+        overrides=parse_set_options(set_ or []), resume=resume, progress=progress,
+    )
+    console.print(
+        f"Trained {result.global_step:,} steps ({result.iterations} iterations). "
+        f"Run directory: [bold]{result.run_dir}[/bold]  ->  robustpo eval {result.run_dir}"
+    )
+
+
+def _run_eval(
+    run_dir: Path, episodes: int, attacks: list[str], eps: float | None, seed: int
+) -> list:
+    from .agent import load_agent
+    from .evaluate import evaluate
+    from .rundir import read_run_config
+
+    agent = load_agent(run_dir)
+    if eps is None:
+        eps = float(read_run_config(run_dir).get("attack_eps", 0.0)) if run_dir.is_dir() else 0.0
+    names = ["none"] + [a for a in attacks if a != "none"]
+    results = []
+    for name in names:
+        with console.status(f"{agent.env_id}: {episodes} episodes, attack {name}"):
+            results.append(evaluate(agent, episodes, name, 0.0 if name == "none" else eps,
+                                    seed=seed))
+    return results
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory, agent.json or checkpoint.")],
+    episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
+    attack: Annotated[str, typer.Option(help="none, random, or a comma-separated list.")] = "none",
+    eps: Annotated[float | None, typer.Option(
+        help="l_inf radius on normalised observations (default: the run's preset eps).")] = None,
+    json_: Annotated[Path | None, typer.Option(
+        "--json", help="Write results as JSON here (default RUN_DIR/eval.json).")] = None,
+    csv: Annotated[Path | None, typer.Option(
+        help="Write results as CSV here (default RUN_DIR/eval.csv).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
+) -> None:
+    """Evaluate a trained agent: natural return, and the return under the attack."""
+    from .report import print_results, write_csv, write_json
+
+    results = _run_eval(run_dir, episodes, [a.strip() for a in attack.split(",")], eps, seed)
+    print_results(results, f"{results[0].env}: {run_dir}")
+    base = run_dir if run_dir.is_dir() else run_dir.parent
+    json_path, csv_path = json_ or base / "eval.json", csv or base / "eval.csv"
+    write_json(results, json_path, {"run": str(run_dir)})
+    write_csv(results, csv_path)
+    console.print(f"Wrote {json_path} and {csv_path}")
+
+
+@app.command("list")
+def list_() -> None:
+    """List algorithms, environments, attacks and presets."""
+    from .attacks import attack_descriptions
+    from .config import ALGORITHMS, preset_names
+    from .envs import continuous_env_ids
+
+    table = Table(title="robustpo")
+    table.add_column("kind")
+    table.add_column("names")
+    table.add_row("algorithms", ", ".join(ALGORITHMS))
+    table.add_row("environments", ", ".join(continuous_env_ids())
+                  + " (and any Gymnasium id with Box spaces)")
+    table.add_row("attacks", "\n".join(f"{k}: {v}" for k, v in attack_descriptions().items()))
+    table.add_row("presets", ", ".join(preset_names()))
+    console.print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 500_000,
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 50,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """The main job on defaults: train PPO on Hopper-v5 briefly, then evaluate it clean and
+    under a random eps-ball attack."""
+    from .report import print_results, write_csv, write_json
+    from .train import train as run_training
+
+    out = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    console.print(f"[bold]1/2[/bold] Training PPO on Hopper-v5 for {steps:,} steps -> {out}")
+    result = run_training("ppo", "Hopper-v5", steps=steps, seed=seed, out=out)
+    console.print(f"[bold]2/2[/bold] Evaluating {episodes} deterministic episodes per row")
+    results = _run_eval(result.run_dir, episodes, ["random"], None, 0)
+    print_results(results, f"PPO Hopper-v5, {steps:,} steps: natural vs random eps-ball attack")
+    write_json(results, out / "eval.json", {"run": str(out)})
+    write_csv(results, out / "eval.csv")
+    console.print(
+        f"Run directory {out}: config.yaml, meta.json, metrics.csv, tb/ (tensorboard --logdir "
+        f"{out / 'tb'}), agent.safetensors, eval.json, eval.csv"
+    )
+
+
+def main() -> None:
+    """Entry point: one-paragraph messages for known errors instead of tracebacks."""
+    try:
+        app()  # standalone mode: Typer itself reports usage errors and Ctrl-C
+    except RobustpoError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,51 @@
+"""Evaluation tables: printed with rich, written as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .checkpoint import atomic_write_text
+from .evaluate import EvalResult
+
+
+def results_table(results: list[EvalResult], title: str) -> Table:
+    """One row per evaluation: natural return first, then each attack, with a drop column."""
+    table = Table(title=title)
+    for col in ("attack", "eps", "episodes", "mean", "std", "median", "95% CI", "vs natural"):
+        table.add_column(col, justify="left" if col == "attack" else "right")
+    natural = next((r.stats.mean for r in results if r.attack == "none"), None)
+    for r in results:
+        s = r.stats
+        drop = "" if natural in (None, 0) else f"{(s.mean - natural) / abs(natural):+.1%}"
+        table.add_row(
+            "none (natural)" if r.attack == "none" else r.attack, f"{r.eps:g}", str(r.episodes),
+            f"{s.mean:.1f}", f"{s.std:.1f}", f"{s.median:.1f}",
+            f"[{s.ci95[0]:.1f}, {s.ci95[1]:.1f}]", drop,
+        )
+    return table
+
+
+def print_results(results: list[EvalResult], title: str, console: Console | None = None) -> None:
+    (console or Console()).print(results_table(results, title))
+
+
+def write_json(results: list[EvalResult], path: Path, extra: dict | None = None) -> None:
+    payload = {**(extra or {}), "results": [r.to_dict() for r in results]}
+    atomic_write_text(path, json.dumps(payload, indent=1))
+
+
+def write_csv(results: list[EvalResult], path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["env", "attack", "eps", "episodes", "mean", "std", "median", "ci95_low",
+                     "ci95_high"])
+    for r in results:
+        s = r.stats
+        writer.writerow([r.env, r.attack, r.eps, r.episodes, s.mean, s.std, s.median, *s.ci95])
+    atomic_write_text(path, buf.getvalue())
