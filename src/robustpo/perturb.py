@@ -22,12 +22,12 @@ def project_linf(perturbed: torch.Tensor, clean: torch.Tensor, eps: float) -> to
         eps: radius, >= 0, in normalised units.
 
     Returns:
-        ``clean + clamp(perturbed - clean, -eps, eps)``: the closest point of the ball in every
-        l_p norm, since the ball is a box.
+        ``clamp(perturbed, clean - eps, clean + eps)``: the closest point of the ball in every
+        l_p norm, since the ball is a box. Points already inside are returned unchanged.
     """
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    return clean + torch.clamp(perturbed - clean, -eps, eps)
+    return torch.clamp(perturbed, clean - eps, clean + eps)
 
 
 def linf_distance(perturbed: torch.Tensor, clean: torch.Tensor) -> float:

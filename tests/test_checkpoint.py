@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from robustpo.agent import Agent, load_agent
+from robustpo.checkpoint import load_checkpoint, save_checkpoint
+from robustpo.errors import CheckpointError
+
+from .conftest import tensors_equal
+
+
+def make_agent(hidden=(16, 16)):
+    torch.manual_seed(0)
+    agent = Agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), list(hidden))
+    agent.obs_normalizer.normalize(np.random.default_rng(0).normal(size=(50, 11)))
+    return agent
+
+
+def test_agent_round_trip_is_bit_exact(tmp_path):
+    agent = make_agent()
+    agent.save(tmp_path)
+    loaded = load_agent(tmp_path)
+    assert tensors_equal(agent.tensors(), loaded.tensors())
+    obs = np.random.default_rng(1).normal(size=(4, 11))
+    np.testing.assert_array_equal(agent.act(obs), loaded.act(obs))
+    assert loaded.obs_normalizer.frozen
+    assert loaded.act(obs[0]).shape == (3,)
+
+
+def test_generic_round_trip_keeps_dtypes(tmp_path):
+    tensors = {"a": torch.arange(5, dtype=torch.int64), "b": torch.randn(2, 3, dtype=torch.float64),
+               "c": torch.tensor([1, 2], dtype=torch.uint8)}
+    path = save_checkpoint(tmp_path / "x", tensors, {"k": [1, "two"]})
+    loaded, meta = load_checkpoint(path)
+    assert tensors_equal(tensors, loaded) and meta == {"k": [1, "two"]}
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_corrupt_weights_are_detected(tmp_path):
+    make_agent().save(tmp_path)
+    weights = tmp_path / "agent.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt: their SHA-256 does not match"):
+        load_agent(tmp_path)
+
+
+def test_truncated_metadata_and_missing_weights(tmp_path):
+    make_agent().save(tmp_path)
+    meta = tmp_path / "agent.json"
+    text = meta.read_text()
+    meta.write_text(text[: len(text) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or not a robustpo checkpoint"):
+        load_agent(tmp_path)
+    meta.write_text(text)
+    (tmp_path / "agent.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="weights .* are missing"):
+        load_agent(tmp_path)
+
+
+def test_other_format_version_is_refused(tmp_path):
+    make_agent().save(tmp_path)
+    meta = tmp_path / "agent.json"
+    record = json.loads(meta.read_text())
+    record["format_version"] = 99
+    meta.write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_agent(tmp_path)
+
+
+def test_incompatible_agent_shapes_are_refused(tmp_path):
+    make_agent(hidden=(16, 16)).save(tmp_path)
+    record = json.loads((tmp_path / "agent.json").read_text())
+    record["meta"]["agent"]["hidden"] = [32, 32]
+    (tmp_path / "agent.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="does not fit this agent"):
+        load_agent(tmp_path)
+
+
+def test_missing_run_directory_and_empty_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_agent(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="holds no agent"):
+        load_agent(tmp_path)
+
+
+def test_act_rejects_wrong_observation_shape():
+    with pytest.raises(ValueError, match=r"expects observations of shape \(11,\)"):
+        make_agent().act(np.zeros(5))
