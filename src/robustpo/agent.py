@@ -149,7 +149,9 @@ def load_agent(path: str | Path) -> Agent:
     try:
         agent = Agent.from_spec(meta["agent"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{meta_path}: the agent description is incomplete ({exc!r}).") from None
+        raise CheckpointError(
+            f"{meta_path}: the agent description is incomplete ({exc!r})."
+        ) from None
     agent.load_tensors(tensors, str(meta_path))
     agent.obs_normalizer.frozen = True
     agent.actor.eval()

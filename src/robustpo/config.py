@@ -88,7 +88,9 @@ class PPOConfig:
                 raise ConfigError(f"Config key {key!r} must be > 0, got {getattr(self, key)!r}.")
         for key in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ConfigError(f"Config key {key!r} must lie in [0, 1], got {getattr(self, key)}.")
+                raise ConfigError(
+                    f"Config key {key!r} must lie in [0, 1], got {getattr(self, key)}."
+                )
         if not 0.0 < self.clip_eps < 1.0:
             raise ConfigError(f"Config key 'clip_eps' must lie in (0, 1), got {self.clip_eps}.")
         if self.batch_size % self.minibatches:
@@ -106,7 +108,9 @@ class PPOConfig:
                 f"vector_mode must be 'thread', 'sync' or 'async', got {self.vector_mode!r}."
             )
         if not self.hidden or any(int(h) <= 0 for h in self.hidden):
-            raise ConfigError(f"hidden must be a non-empty list of positive sizes, got {self.hidden}.")
+            raise ConfigError(
+                f"hidden must be a non-empty list of positive sizes, got {self.hidden}."
+            )
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ConfigError("max_grad_norm must be > 0, or null to disable gradient clipping.")
         return self

@@ -99,8 +99,9 @@ class ThreadedVectorEnv(gym.vector.VectorEnv):
         first = self.envs[0]
         self.single_observation_space = first.observation_space
         self.single_action_space = first.action_space
-        self.observation_space = gym.vector.utils.batch_space(first.observation_space, self.num_envs)
-        self.action_space = gym.vector.utils.batch_space(first.action_space, self.num_envs)
+        batch_space = gym.vector.utils.batch_space
+        self.observation_space = batch_space(first.observation_space, self.num_envs)
+        self.action_space = batch_space(first.action_space, self.num_envs)
         self.metadata = dict(first.metadata, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
         self.spec = first.spec
         self._chunks = [c for c in np.array_split(np.arange(self.num_envs), num_threads) if len(c)]

@@ -78,7 +78,8 @@ def evaluate(
     """Run ``episodes`` deterministic episodes, ``num_envs`` at a time, under ``attack``.
 
     Episode ``j`` starts from ``reset(seed=seed + j)``, so results do not depend on
-    ``num_envs`` (beyond float rounding of batched matrix products). Observations of all running episodes are normalised (frozen statistics),
+    ``num_envs`` (beyond float rounding of batched matrix products). Observations of all
+    running episodes are normalised (frozen statistics),
     perturbed and fed to the policy as one batch.
 
     Args:

@@ -5,6 +5,7 @@ All networks take *normalised* observations, float32, shape ``(batch, obs_dim)``
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -31,7 +32,7 @@ class MLP(nn.Module):
     def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, out_gain: float) -> None:
         super().__init__()
         sizes = [in_dim, *hidden, out_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         for i, layer in enumerate(self.layers):
             last = i == len(self.layers) - 1
             nn.init.orthogonal_(layer.weight, gain=out_gain if last else math.sqrt(2.0))
@@ -68,7 +69,7 @@ class GaussianActor(nn.Module):
         return self.mean_net(obs)
 
     def log_prob(self, mean: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Log-density of ``actions`` ``(batch, act_dim)`` under N(mean, std^2), shape ``(batch,)``."""
+        """Log-density of ``actions`` ``(batch, act_dim)`` under N(mean, std^2); ``(batch,)``."""
         z = (actions - mean) * torch.exp(-self.log_std)
         return -0.5 * (z * z).sum(-1) - self.log_std.sum() - 0.5 * LOG_2PI * mean.shape[-1]
 

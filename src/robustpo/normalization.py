@@ -73,7 +73,7 @@ class ObservationNormalizer:
         self.frozen = False
 
     def normalize(self, obs: np.ndarray, update: bool = True) -> np.ndarray:
-        """Normalise a batch of raw observations ``(n, obs_dim)``; update statistics unless frozen."""
+        """Normalise raw observations ``(n, obs_dim)``; update the statistics unless frozen."""
         if update and not self.frozen:
             self.rms.update(obs)
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + 1e-8)
