@@ -187,50 +187,59 @@ class PPOLearner:
             for group, lr in zip(self.optimizer.param_groups, (cfg.policy_lr, cfg.value_lr)):
                 group["lr"] = lr * frac
         batch = rollout.flat()
+        obs_dim, act_dim = batch.obs.shape[1], batch.actions.shape[1]
+        # One gather per epoch on a packed copy; minibatches are then contiguous views.
+        packed = torch.cat([batch.obs, batch.actions, torch.stack(
+            [batch.log_probs, batch.values, batch.advantages, batch.returns], 1)], 1)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         value_clip = cfg.clip_eps if cfg.value_clip else None
-        sums = torch.zeros(5)
-        for _ in range(cfg.epochs):
-            perm = torch.randperm(cfg.batch_size, generator=self.generator)
-            for idx in perm.view(cfg.minibatches, cfg.minibatch_size):
-                obs, adv = batch.obs[idx], batch.advantages[idx]
+        use_entropy = cfg.entropy_coef != 0.0
+        losses: list[torch.Tensor] = []
+        diagnostics: list[torch.Tensor] = []
+        for epoch in range(cfg.epochs):
+            shuffled = packed[torch.randperm(cfg.batch_size, generator=self.generator)]
+            for mb in shuffled.split(cfg.minibatch_size):
+                obs, actions = mb[:, :obs_dim], mb[:, obs_dim:obs_dim + act_dim]
+                old_log_probs, old_values, adv, returns = mb[:, obs_dim + act_dim:].unbind(1)
                 if cfg.norm_adv:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                mean = agent.actor(obs)
-                log_probs = agent.actor.log_prob(mean, batch.actions[idx])
-                surrogate, ratio = clipped_surrogate(
-                    log_probs, batch.log_probs[idx], adv, cfg.clip_eps
-                )
+                log_probs = agent.actor.log_prob(agent.actor(obs), actions)
+                surrogate, ratio = clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)
                 policy_loss = surrogate.mean()
-                entropy = agent.actor.entropy()
-                v_loss = value_loss(
-                    agent.critic(obs), batch.values[idx], batch.returns[idx], value_clip
-                )
-                loss = policy_loss - cfg.entropy_coef * entropy + v_loss
+                v_loss = value_loss(agent.critic(obs), old_values, returns, value_clip)
+                loss = policy_loss + v_loss
+                if use_entropy:
+                    loss = loss - cfg.entropy_coef * agent.actor.entropy()
                 if not torch.isfinite(loss):
-                    self._raise_non_finite(policy_loss, v_loss, entropy)
+                    self._raise_non_finite(policy_loss, v_loss)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
-                with torch.no_grad():
-                    log_ratio = log_probs - batch.log_probs[idx]
-                    sums += torch.stack([
-                        policy_loss.detach(), v_loss.detach(), entropy.detach(),
-                        ((ratio - 1) - log_ratio).mean(),
-                        ((ratio - 1).abs() > cfg.clip_eps).float().mean(),
-                    ])
+                losses.append(torch.stack([policy_loss.detach(), v_loss.detach()]))
+                if epoch == cfg.epochs - 1:  # diagnostics of the last pass over the batch
+                    with torch.no_grad():
+                        log_ratio = log_probs - old_log_probs
+                        diagnostics.append(torch.stack([
+                            ((ratio - 1) - log_ratio).mean(),
+                            ((ratio - 1).abs() > cfg.clip_eps).float().mean(),
+                        ]))
         self.iteration += 1
-        means = (sums / (cfg.epochs * cfg.minibatches)).tolist()
-        return dict(
-            zip(["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"], means),
-            policy_lr=self.optimizer.param_groups[0]["lr"],
-            policy_std=float(agent.actor.log_std.detach().exp().mean()),
-        )
+        policy_loss_mean, value_loss_mean = torch.stack(losses).mean(0).tolist()
+        approx_kl, clip_fraction = torch.stack(diagnostics).mean(0).tolist()
+        return {
+            "policy_loss": policy_loss_mean,
+            "value_loss": value_loss_mean,
+            "entropy": float(agent.actor.entropy().detach()),
+            "approx_kl": approx_kl,
+            "clip_fraction": clip_fraction,
+            "policy_lr": self.optimizer.param_groups[0]["lr"],
+            "policy_std": float(agent.actor.log_std.detach().exp().mean()),
+        }
 
     def _raise_non_finite(self, *losses: torch.Tensor) -> None:
-        names = ("the policy loss (clipped surrogate)", "the value loss", "the policy entropy")
+        names = ("the policy loss (clipped surrogate)", "the value loss")
         bad = [n for n, v in zip(names, losses) if not torch.isfinite(v)]
         raise NonFiniteError(" and ".join(bad) or "the total loss", self.iteration, None)
 
