@@ -51,6 +51,7 @@ class PPOConfig:
     entropy_coef: float = 0.0
     norm_adv: bool = True
     max_grad_norm: float | None = None
+    analytic_grads: bool = True
     init_std: float = 1.0
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     obs_clip: float = 10.0

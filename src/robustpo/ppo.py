@@ -28,6 +28,7 @@ from .envs import make_vector_env
 from .errors import CheckpointError, NonFiniteError
 from .gae import compute_gae
 from .normalization import RewardScaler
+from .ppo_loss import MinibatchLoss, ppo_loss, ppo_loss_and_grads
 
 
 @dataclass
@@ -46,27 +47,6 @@ class Rollout:
             return x.reshape(-1, *x.shape[2:])
 
         return Rollout(*(f(getattr(self, k)) for k in self.__dataclass_fields__))
-
-
-def clipped_surrogate(
-    log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, clip: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample negated PPO clipped surrogate (Schulman et al. 2017, eq. 7), shape ``(batch,)``,
-    and the probability ratio."""
-    ratio = torch.exp(log_probs - old_log_probs)
-    surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip, 1 + clip) * advantages)
-    return -surrogate, ratio
-
-
-def value_loss(
-    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float | None
-) -> torch.Tensor:
-    """Mean squared value error, optionally the pessimistic clipped form of the PPO baselines."""
-    err = (values - returns) ** 2
-    if clip is None:
-        return 0.5 * err.mean()
-    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
-    return 0.5 * torch.max(err, (clipped - returns) ** 2).mean()
 
 
 def _make_adam(agent: Agent, cfg: PPOConfig) -> torch.optim.Adam:
@@ -193,7 +173,6 @@ class PPOLearner:
             [batch.log_probs, batch.values, batch.advantages, batch.returns], 1)], 1)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         value_clip = cfg.clip_eps if cfg.value_clip else None
-        use_entropy = cfg.entropy_coef != 0.0
         losses: list[torch.Tensor] = []
         diagnostics: list[torch.Tensor] = []
         for epoch in range(cfg.epochs):
@@ -203,26 +182,30 @@ class PPOLearner:
                 old_log_probs, old_values, adv, returns = mb[:, obs_dim + act_dim:].unbind(1)
                 if cfg.norm_adv:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                log_probs = agent.actor.log_prob(agent.actor(obs), actions)
-                surrogate, ratio = clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)
-                policy_loss = surrogate.mean()
-                v_loss = value_loss(agent.critic(obs), old_values, returns, value_clip)
-                loss = policy_loss + v_loss
-                if use_entropy:
-                    loss = loss - cfg.entropy_coef * agent.actor.entropy()
-                if not torch.isfinite(loss):
-                    self._raise_non_finite(policy_loss, v_loss)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if cfg.analytic_grads:
+                    parts, actor_grads, critic_grads = ppo_loss_and_grads(
+                        agent.actor, agent.critic, obs, actions, old_log_probs, old_values,
+                        adv, returns, cfg.clip_eps, value_clip, cfg.entropy_coef,
+                    )
+                    self._check_finite(parts)
+                    for p, g in zip(params, [*actor_grads, *critic_grads]):
+                        p.grad = g
+                else:
+                    parts = ppo_loss(agent.actor, agent.critic, obs, actions, old_log_probs,
+                                     old_values, adv, returns, cfg.clip_eps, value_clip)
+                    self._check_finite(parts)
+                    loss = parts.policy + parts.value - cfg.entropy_coef * agent.actor.entropy()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
                 if cfg.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
-                losses.append(torch.stack([policy_loss.detach(), v_loss.detach()]))
+                losses.append(torch.stack([parts.policy.detach(), parts.value.detach()]))
                 if epoch == cfg.epochs - 1:  # diagnostics of the last pass over the batch
                     with torch.no_grad():
-                        log_ratio = log_probs - old_log_probs
+                        ratio = parts.ratio
                         diagnostics.append(torch.stack([
-                            ((ratio - 1) - log_ratio).mean(),
+                            ((ratio - 1) - torch.log(ratio)).mean(),
                             ((ratio - 1).abs() > cfg.clip_eps).float().mean(),
                         ]))
         self.iteration += 1
@@ -238,10 +221,13 @@ class PPOLearner:
             "policy_std": float(agent.actor.log_std.detach().exp().mean()),
         }
 
-    def _raise_non_finite(self, *losses: torch.Tensor) -> None:
+    def _check_finite(self, parts: MinibatchLoss) -> None:
+        """Raise :class:`NonFiniteError` naming the loss that became NaN or infinite."""
+        if torch.isfinite(parts.policy + parts.value):
+            return
         names = ("the policy loss (clipped surrogate)", "the value loss")
-        bad = [n for n, v in zip(names, losses) if not torch.isfinite(v)]
-        raise NonFiniteError(" and ".join(bad) or "the total loss", self.iteration, None)
+        bad = [n for n, v in zip(names, (parts.policy, parts.value)) if not torch.isfinite(v)]
+        raise NonFiniteError(" and ".join(bad), self.iteration, None)
 
     def step(self) -> dict[str, float]:
         """One PPO iteration: collect a batch, then update on it."""
