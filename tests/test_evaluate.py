@@ -56,7 +56,7 @@ def test_perturbation_outside_the_ball_raises():
 
 
 def test_unknown_attack_and_bad_arguments():
-    with pytest.raises(UnknownNameError, match="Valid attacks are: none, random"):
+    with pytest.raises(UnknownNameError, match="Valid attacks are: .*random"):
         make_attack("mad-max")
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         evaluate(pendulum_agent(), episodes=0)

@@ -1,10 +1,16 @@
-"""The l_inf eps-ball: projection and the run-time check every attack passes through.
+"""The l_inf eps-ball: projection, the run-time membership check, and the solvers that search
+the ball (PGD, SGLD, FGSM), shared by attacks and robust training.
 
 Perturbations act on *normalised* observations (REFERENCE section 1). The tolerance of the
-membership check is 1e-5, the one used by the public robust-PPO code bases.
+membership check is 1e-5, the one used by the public robust-PPO code bases. Every solver
+*maximises* a per-sample objective ``f(s') -> (batch,)``; to minimise, pass ``-f``. Samples
+are independent: the gradient of ``f(s').sum()`` with respect to row i is that of ``f_i``.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import torch
 
@@ -47,3 +53,84 @@ def check_in_ball(perturbed: torch.Tensor, clean: torch.Tensor, eps: float, atta
     dist = linf_distance(perturbed, clean)
     if not dist <= eps + BALL_TOLERANCE:  # also catches NaN
         raise PerturbationOutOfBallError(attack, eps, dist)
+
+
+Objective = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _grad(objective: Objective, x: torch.Tensor) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(objective(x).sum(), x)
+    return g
+
+
+def pgd(
+    objective: Objective,
+    clean: torch.Tensor,
+    eps: float,
+    steps: int = 10,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient ascent with sign steps (Madry et al. 2018) in the l_inf eps-ball.
+
+    Args:
+        objective: maps observations ``(batch, obs_dim)`` to per-sample values ``(batch,)``
+            to maximise.
+        clean: clean normalised observations ``(batch, obs_dim)``, float32.
+        eps: radius; each of the ``steps`` steps moves ``eps / steps`` along the gradient sign
+            (REFERENCE section 3 and 4: 10 steps of eps/10).
+        random_start: start from a uniform point of the ball instead of ``clean``.
+        generator: random generator of the start.
+
+    Returns:
+        Detached observations inside the ball, same shape and dtype as ``clean``.
+    """
+    if eps == 0:
+        return clean.detach().clone()
+    step = eps / steps
+    x = clean.detach().clone()
+    if random_start:
+        x = x + (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1) * eps
+    for _ in range(steps):
+        x = project_linf(x + step * _grad(objective, x).sign(), clean, eps)
+    return x.detach()
+
+
+def sgld(
+    objective: Objective,
+    clean: torch.Tensor,
+    eps: float,
+    steps: int = 10,
+    beta: float = 1e-5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Stochastic gradient Langevin dynamics with sign steps in the l_inf eps-ball.
+
+    The SA-PPO solver (Zhang et al. NeurIPS 2020, its public code; REFERENCE section 3): start
+    one step of size ``eps / steps`` away from ``clean`` in a random sign direction, then take
+    ``steps`` steps ``eps / steps * sign(grad + noise_i)`` with Gaussian noise of scale
+    ``sqrt(2 * step * beta) / (i + 2)`` (``beta`` the inverse temperature, shrinking noise),
+    projecting onto the ball after each step.
+
+    Args and returns as :func:`pgd`.
+    """
+    if eps == 0:
+        return clean.detach().clone()
+    step = eps / steps
+    scale = math.sqrt(2.0 * step * beta)
+    start_noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype) * scale
+    x = project_linf(clean.detach() + start_noise.sign() * step, clean, eps)
+    for i in range(steps):
+        noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
+        direction = (_grad(objective, x) + noise * (scale / (i + 2))).sign()
+        x = project_linf(x + step * direction, clean, eps)
+    return x.detach()
+
+
+def fgsm(objective: Objective, clean: torch.Tensor, eps: float) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): one step ``eps * sign(grad)``."""
+    if eps == 0:
+        return clean.detach().clone()
+    return project_linf(clean + eps * _grad(objective, clean).sign(), clean, eps).detach()
