@@ -72,7 +72,9 @@ def _run_eval(
 def eval_(
     run_dir: Annotated[Path, typer.Argument(help="Run directory, agent.json or checkpoint.")],
     episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
-    attack: Annotated[str, typer.Option(help="none, random, or a comma-separated list.")] = "none",
+    attack: Annotated[str, typer.Option(
+        help="Attack name (none, random, critic, mad; see `robustpo list`) or a comma-separated "
+             "list.")] = "none",
     eps: Annotated[float | None, typer.Option(
         help="l_inf radius on normalised observations (default: the run's preset eps).")] = None,
     json_: Annotated[Path | None, typer.Option(
