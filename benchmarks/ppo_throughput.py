@@ -2,10 +2,11 @@
 
 Both learners use the same PPO work per update: 2048 samples, 10 epochs of 32 minibatches
 (64 samples), policy and value MLPs 64-64 tanh, Adam. robustpo runs its Hopper-v5 preset
-(8 environments x 256 steps); Stable-Baselines3 runs twice, with its usual single environment
-(1 x 2048) and with 8 DummyVecEnv environments (8 x 256), and the ratio is reported against
-each. Timings alternate between learners, after a warm-up, and the median of the repeats is
-kept, since this machine's speed drifts.
+(8 environments x 256 steps) with its default environment backend (two threads) and, if
+envpool is installed, with ``vector_mode=envpool``; Stable-Baselines3 runs twice, with its
+usual single environment (1 x 2048) and with 8 DummyVecEnv environments (8 x 256), and the
+ratio is reported against each. Timings alternate between learners, after a warm-up, and
+the median of the repeats is kept, since this machine's speed drifts.
 
     python benchmarks/ppo_throughput.py [--iterations 5] [--repeats 3] [--threads 1]
 """
@@ -13,6 +14,7 @@ kept, since this machine's speed drifts.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
 import warnings
@@ -22,11 +24,12 @@ import torch
 warnings.filterwarnings("ignore")
 
 
-def robustpo_rate(iterations: int) -> float:
+def robustpo_rate(iterations: int, vector_mode: str = "thread") -> float:
     from robustpo.config import resolve_config
     from robustpo.ppo import PPOLearner
 
-    learner = PPOLearner(resolve_config("ppo", "Hopper-v5"))
+    cfg = resolve_config("ppo", "Hopper-v5", overrides={"vector_mode": vector_mode})
+    learner = PPOLearner(cfg)
     learner.step()  # warm-up
     start, steps = time.perf_counter(), learner.global_step
     for _ in range(iterations):
@@ -63,8 +66,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     runs: dict[str, list[float]] = {"robustpo": [], "sb3 (1 env)": [], "sb3 (8 envs)": []}
+    if importlib.util.find_spec("envpool"):
+        runs["robustpo envpool"] = []
     for r in range(args.repeats):
         runs["robustpo"].append(robustpo_rate(args.iterations))
+        if "robustpo envpool" in runs:
+            runs["robustpo envpool"].append(robustpo_rate(args.iterations, "envpool"))
         torch.set_num_threads(args.threads)  # PPOLearner sets its own; restore for SB3
         runs["sb3 (1 env)"].append(sb3_rate(args.iterations, 1))
         runs["sb3 (8 envs)"].append(sb3_rate(args.iterations, 8))
@@ -74,9 +81,10 @@ def main() -> None:
     print(f"\nHopper-v5 PPO training throughput, env-steps/s, median of {args.repeats} "
           f"({args.iterations} iterations x 2048 steps each, {args.threads} torch thread(s)):")
     for k, v in med.items():
-        print(f"  {k:14s} {v:8,.0f}")
-    for peer in ("sb3 (1 env)", "sb3 (8 envs)"):
-        print(f"  ratio robustpo / {peer}: {med['robustpo'] / med[peer]:.2f}x")
+        print(f"  {k:17s} {v:8,.0f}")
+    for ours in [k for k in med if k.startswith("robustpo")]:
+        for peer in ("sb3 (1 env)", "sb3 (8 envs)"):
+            print(f"  ratio {ours} / {peer}: {med[ours] / med[peer]:.2f}x")
 
 
 if __name__ == "__main__":

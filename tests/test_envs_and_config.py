@@ -58,3 +58,39 @@ def test_unknown_and_unsupported_environments():
         make_env("Hoper-v5")
     with pytest.raises(ConfigError, match="continuous"):
         make_env("CartPole-v1")
+
+
+def test_envpool_backend_follows_gymnasium_dynamics():
+    envpool = pytest.importorskip("envpool")
+    import gymnasium as gym
+
+    pool = envpool.make("Hopper-v5", env_type="gymnasium", num_envs=1, seed=0,
+                        reset_noise_scale=0.0)
+    pool.reset()
+    env = gym.make("Hopper-v5", reset_noise_scale=0.0)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        action = rng.uniform(-1, 1, 3)
+        obs_pool = pool.step(action[None])[0][0]
+        obs_gym = env.step(action)[0]
+        np.testing.assert_allclose(obs_pool, obs_gym, atol=1e-9)
+
+
+def test_envpool_vector_env_resets_in_the_same_step():
+    pytest.importorskip("envpool")
+    env = make_vector_env("Hopper-v5", 3, "envpool")
+    obs, _ = env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    ended_seen = False
+    for _ in range(200):
+        obs, reward, term, trunc, info = env.step(rng.uniform(-1, 1, (3, 3)))
+        assert obs.shape == (3, 11) and reward.dtype == np.float64
+        if (term | trunc).any():
+            ended_seen = True
+            mask = info["_final_obs"]
+            for i in np.flatnonzero(mask):
+                assert not np.array_equal(info["final_obs"][i], obs[i])  # a fresh episode
+    assert ended_seen
+    assert env.call("get_sim_state") == (None, None, None)
+    env.close()

@@ -118,3 +118,14 @@ def test_resume_refuses_missing_and_inconsistent_runs(tmp_path, tiny):
     config.write_text("unknown_key: 1\n")
     with pytest.raises(Exception, match="Unknown config key"):
         train(resume=tmp_path, progress=False)
+
+
+def test_training_on_the_envpool_backend_runs_and_resumes(tmp_path, tiny):
+    pytest.importorskip("envpool")
+    overrides = dict(tiny, vector_mode="envpool")
+    result = train("ppo", "Hopper-v5", steps=STEPS, seed=0, out=tmp_path, overrides=overrides,
+                   progress=False)
+    assert result.global_step == STEPS
+    a = train("ppo", "Hopper-v5", steps=STEPS, seed=0, out=tmp_path / "again",
+              overrides=overrides, progress=False)
+    assert tensors_equal(result.agent.tensors(), a.agent.tensors())  # deterministic too

@@ -104,9 +104,10 @@ class PPOConfig:
                 f"total_steps = {self.total_steps} is smaller than one PPO batch "
                 f"(num_envs * rollout_steps = {self.batch_size}); raise --steps."
             )
-        if self.vector_mode not in ("thread", "sync", "async"):
+        if self.vector_mode not in ("thread", "sync", "async", "envpool"):
             raise ConfigError(
-                f"vector_mode must be 'thread', 'sync' or 'async', got {self.vector_mode!r}."
+                f"vector_mode must be 'thread', 'sync', 'async' or 'envpool', got "
+                f"{self.vector_mode!r}."
             )
         if not self.hidden or any(int(h) <= 0 for h in self.hidden):
             raise ConfigError(
