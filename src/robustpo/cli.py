@@ -54,11 +54,10 @@ def _run_eval(
 ) -> list:
     from .agent import load_agent
     from .evaluate import evaluate
-    from .rundir import read_run_config
 
     agent = load_agent(run_dir)
     if eps is None:
-        eps = float(read_run_config(run_dir).get("attack_eps", 0.0)) if run_dir.is_dir() else 0.0
+        eps = _default_eps(run_dir)
     names = ["none"] + [a for a in attacks if a != "none"]
     results = []
     for name in names:
@@ -95,6 +94,62 @@ def eval_(
     console.print(f"Wrote {json_path} and {csv_path}")
 
 
+@app.command()
+def attack(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory, agent.json or checkpoint.")],
+    attacks: Annotated[str, typer.Option(
+        help="'all' or a comma-separated list of attack names (see `robustpo list`).")] = "all",
+    eps: Annotated[float | None, typer.Option(
+        help="l_inf radius on normalised observations (default: the run's preset eps).")] = None,
+    eps_sweep: Annotated[str | None, typer.Option(
+        help="Comma-separated eps values for a robustness curve, e.g. 0,0.025,0.05.")] = None,
+    episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
+    json_: Annotated[Path | None, typer.Option(
+        "--json", help="Write the table as JSON here (default RUN_DIR/attack.json).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode and the attacks.")] = 0,
+) -> None:
+    """Attack a trained agent with a suite of attacks: natural return, the return under each
+    attack, and the worst case (or a robustness curve over --eps-sweep)."""
+    import json
+
+    from .agent import load_agent
+    from .checkpoint import atomic_write_text
+    from .errors import ConfigError
+    from .report import curve_table, suite_table, write_curve_csv
+    from .suite import resolve_attack_names, robustness_curve, run_suite
+
+    names = resolve_attack_names(attacks)
+    agent = load_agent(run_dir)
+    base = run_dir if run_dir.is_dir() else run_dir.parent
+    if eps_sweep is not None:
+        try:
+            eps_values = [float(e) for e in eps_sweep.split(",") if e.strip()]
+        except ValueError:
+            raise ConfigError(f"--eps-sweep expects numbers separated by commas, got "
+                              f"{eps_sweep!r}.") from None
+        with console.status(f"{agent.env_id}: robustness curve over {len(eps_values)} eps"):
+            curve = robustness_curve(agent, names, eps_values, episodes, seed)
+        console.print(curve_table(curve, f"{agent.env_id}: mean return vs eps ({run_dir})"))
+        json_path = json_ or base / "robustness_curve.json"
+        atomic_write_text(json_path, json.dumps([s.to_json() for s in curve], indent=1))
+        write_curve_csv(curve, json_path.with_suffix(".csv"))
+    else:
+        if eps is None:
+            eps = _default_eps(run_dir)
+        with console.status(f"{agent.env_id}: {len(names)} attacks x {episodes} episodes"):
+            suite = run_suite(agent, names, eps, episodes, seed)
+        console.print(suite_table(suite, f"{agent.env_id}: {run_dir}"))
+        json_path = json_ or base / "attack.json"
+        atomic_write_text(json_path, json.dumps(suite.to_json(), indent=1))
+    console.print(f"Wrote {json_path}")
+
+
+def _default_eps(run_dir: Path) -> float:
+    from .rundir import read_run_config
+
+    return float(read_run_config(run_dir).get("attack_eps", 0.0)) if run_dir.is_dir() else 0.0
+
+
 @app.command("list")
 def list_() -> None:
     """List algorithms, environments, attacks and presets."""
@@ -116,7 +171,7 @@ def list_() -> None:
 @app.command()
 def demo(
     out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 500_000,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1_000_000,
     episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from .checkpoint import atomic_write_text
 from .evaluate import EvalResult
+from .suite import SuiteResult
 
 
 def results_table(results: list[EvalResult], title: str) -> Table:
@@ -24,7 +25,7 @@ def results_table(results: list[EvalResult], title: str) -> Table:
         s = r.stats
         drop = "" if natural in (None, 0) else f"{(s.mean - natural) / abs(natural):+.1%}"
         table.add_row(
-            "none (natural)" if r.attack == "none" else r.attack, f"{r.eps:g}", str(r.episodes),
+            "natural" if r.attack == "none" else r.attack, f"{r.eps:g}", str(r.episodes),
             f"{s.mean:.1f}", f"{s.std:.1f}", f"{s.median:.1f}",
             f"[{s.ci95[0]:.1f}, {s.ci95[1]:.1f}]", drop,
         )
@@ -48,4 +49,40 @@ def write_csv(results: list[EvalResult], path: Path) -> None:
     for r in results:
         s = r.stats
         writer.writerow([r.env, r.attack, r.eps, r.episodes, s.mean, s.std, s.median, *s.ci95])
+    atomic_write_text(path, buf.getvalue())
+
+
+def suite_table(suite: SuiteResult, title: str) -> Table:
+    """Natural return, each attack's return, and the worst case, as one table."""
+    table = results_table([suite.natural, *suite.attacks.values()], title)
+    if suite.attacks:
+        name, mean = suite.worst
+        natural = suite.natural.stats.mean
+        drop = f"{(mean - natural) / abs(natural):+.1%}" if natural else ""
+        table.add_row(f"[bold]worst ({name})[/bold]", f"{suite.eps:g}", "", f"[bold]{mean:.1f}",
+                      "", "", "", drop)
+    return table
+
+
+def curve_table(curve: list[SuiteResult], title: str) -> Table:
+    """Robustness curve: one row per eps, the mean return under each attack and the worst."""
+    table = Table(title=title)
+    names = list(curve[0].attacks)
+    for col in ("eps", *names, "worst"):
+        table.add_column(col, justify="right")
+    for suite in curve:
+        worst = f"{suite.worst[1]:.1f} ({suite.worst[0]})" if names else ""
+        table.add_row(f"{suite.eps:g}", *(f"{suite.attacks[n].stats.mean:.1f}" for n in names),
+                      worst)
+    return table
+
+
+def write_curve_csv(curve: list[SuiteResult], path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["env", "eps", "attack", "episodes", "mean", "std", "ci95_low", "ci95_high"])
+    for suite in curve:
+        for name, r in {"none": suite.natural, **suite.attacks}.items():
+            s = r.stats
+            writer.writerow([suite.env, suite.eps, name, r.episodes, s.mean, s.std, *s.ci95])
     atomic_write_text(path, buf.getvalue())

@@ -1,0 +1,94 @@
+"""An agent's natural return, its return under each attack of a suite, and the worst of them.
+
+The field reports each agent's *worst-case return*: the minimum, over the attacks, of the mean
+return under that attack (REFERENCE section 2, "worst"). ``run_suite`` evaluates one eps;
+``robustness_curve`` repeats it over a list of eps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .agent import Agent
+from .attacks import attack_names
+from .errors import UnknownNameError
+from .evaluate import EvalResult, evaluate
+
+
+def resolve_attack_names(spec: str) -> list[str]:
+    """``"all"`` or a comma-separated list of attack names -> the attack names, without ``none``.
+
+    Raises:
+        UnknownNameError: a name that is not a registered attack.
+    """
+    known = [a for a in attack_names() if a != "none"]
+    if spec.strip() == "all":
+        return known
+    names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
+    for name in names:
+        if name not in known:
+            raise UnknownNameError("attack", name, ["all", *known])
+    return names
+
+
+@dataclass
+class SuiteResult:
+    """Natural return, the return under each attack at one eps, and the worst attack."""
+
+    env: str
+    eps: float
+    episodes: int
+    natural: EvalResult
+    attacks: dict[str, EvalResult]
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        """``(attack, mean return)`` of the attack with the lowest mean return."""
+        name = min(self.attacks, key=lambda a: self.attacks[a].stats.mean)
+        return name, self.attacks[name].stats.mean
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form: env, eps, episodes, natural, attacks, worst."""
+
+        def summary(r: EvalResult) -> dict[str, Any]:
+            s = r.stats
+            return {"mean": s.mean, "std": s.std, "median": s.median, "ci95": list(s.ci95),
+                    "returns": r.returns}
+
+        out: dict[str, Any] = {
+            "env": self.env, "eps": self.eps, "episodes": self.episodes,
+            "natural": summary(self.natural),
+            "attacks": {name: summary(r) for name, r in self.attacks.items()},
+        }
+        if self.attacks:
+            name, mean = self.worst
+            out["worst"] = {"attack": name, "mean": mean}
+        return out
+
+
+def run_suite(
+    agent: Agent, attacks: list[str], eps: float, episodes: int = 50, seed: int = 0,
+    natural: EvalResult | None = None,
+) -> SuiteResult:
+    """Evaluate ``agent`` clean and under each named attack at radius ``eps``.
+
+    Args:
+        agent: the victim.
+        attacks: attack names (see :func:`resolve_attack_names`).
+        eps: l_inf radius on normalised observations.
+        episodes: episodes per evaluation; all evaluations use the same episode seeds.
+        seed: seed of the first episode and of the attacks' generators.
+        natural: a clean evaluation to reuse (robustness curves evaluate it once).
+    """
+    natural = natural or evaluate(agent, episodes, "none", 0.0, seed=seed)
+    results = {name: evaluate(agent, episodes, name, eps, seed=seed) for name in attacks}
+    return SuiteResult(agent.env_id, float(eps), episodes, natural, results)
+
+
+def robustness_curve(
+    agent: Agent, attacks: list[str], eps_values: list[float], episodes: int = 50, seed: int = 0
+) -> list[SuiteResult]:
+    """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared)."""
+    natural = evaluate(agent, episodes, "none", 0.0, seed=seed)
+    return [run_suite(agent, attacks, e, episodes, seed, natural) for e in eps_values]
