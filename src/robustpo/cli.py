@@ -72,8 +72,8 @@ def eval_(
     run_dir: Annotated[Path, typer.Argument(help="Run directory, agent.json or checkpoint.")],
     episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
     attack: Annotated[str, typer.Option(
-        help="Attack name (none, random, critic, mad; see `robustpo list`) or a comma-separated "
-             "list.")] = "none",
+        help="Attack name (none, random, critic, mad, sarl; see `robustpo list`) or a "
+             "comma-separated list.")] = "none",
     eps: Annotated[float | None, typer.Option(
         help="l_inf radius on normalised observations (default: the run's preset eps).")] = None,
     json_: Annotated[Path | None, typer.Option(
@@ -128,7 +128,8 @@ def attack(
             raise ConfigError(f"--eps-sweep expects numbers separated by commas, got "
                               f"{eps_sweep!r}.") from None
         with console.status(f"{agent.env_id}: robustness curve over {len(eps_values)} eps"):
-            curve = robustness_curve(agent, names, eps_values, episodes, seed)
+            curve = robustness_curve(agent, names, eps_values, episodes, seed,
+                                     base / "attacks")
         console.print(curve_table(curve, f"{agent.env_id}: mean return vs eps ({run_dir})"))
         json_path = json_ or base / "robustness_curve.json"
         atomic_write_text(json_path, json.dumps([s.to_json() for s in curve], indent=1))
@@ -137,7 +138,7 @@ def attack(
         if eps is None:
             eps = _default_eps(run_dir)
         with console.status(f"{agent.env_id}: {len(names)} attacks x {episodes} episodes"):
-            suite = run_suite(agent, names, eps, episodes, seed)
+            suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks")
         console.print(suite_table(suite, f"{agent.env_id}: {run_dir}"))
         json_path = json_ or base / "attack.json"
         atomic_write_text(json_path, json.dumps(suite.to_json(), indent=1))

@@ -7,7 +7,9 @@ into the normalised observations that policies and attacks work on.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -56,7 +58,9 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
 VECTOR_MODES = ("thread", "sync", "async", "envpool")
 
 
-def make_vector_env(env_id: str, num_envs: int, mode: str = "thread") -> gym.vector.VectorEnv:
+def make_vector_env(
+    env_id: str, num_envs: int, mode: str = "thread", env_fn: Callable[[], gym.Env] | None = None
+) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` stepping together, resetting in the same step.
 
     A finished copy is reset inside ``step`` (Gymnasium's ``AutoresetMode.SAME_STEP``); its last
@@ -67,13 +71,19 @@ def make_vector_env(env_id: str, num_envs: int, mode: str = "thread") -> gym.vec
     (Gymnasium's SyncVectorEnv) and ``async`` (Gymnasium's AsyncVectorEnv, a process per copy)
     give identical trajectories for the same seed. ``envpool`` (:class:`EnvpoolVectorEnv`, the
     optional C++ backend) simulates the same tasks with its own random initial states.
+    ``env_fn`` replaces ``make_env(env_id)`` as the factory of the copies (for MDPs built on a
+    task, such as a learned adversary's); it is not available with ``envpool``.
     """
     if mode not in VECTOR_MODES:
         raise ConfigError(f"vector_mode must be one of {', '.join(VECTOR_MODES)}, got {mode!r}.")
-    make_env(env_id).close()  # fail early, in this process, with a clear message
+    if env_fn is None:
+        make_env(env_id).close()  # fail early, in this process, with a clear message
+        env_fn = partial(make_env, env_id)
+    elif mode == "envpool":
+        raise ConfigError("vector_mode 'envpool' steps only registered tasks; use 'thread'.")
     if mode == "envpool":
         return EnvpoolVectorEnv(env_id, num_envs)
-    fns = [lambda: make_env(env_id) for _ in range(num_envs)]
+    fns = [env_fn] * num_envs
     if mode == "thread":
         return ThreadedVectorEnv(fns)
     kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
@@ -165,7 +175,7 @@ class ThreadedVectorEnv(gym.vector.VectorEnv):
         if not isinstance(values, list | tuple):
             values = [values] * self.num_envs
         for env, value in zip(self.envs, values, strict=True):
-            setattr(env, name, value)
+            env.set_wrapper_attr(name, value)
 
     def close_extras(self, **kwargs: Any) -> None:
         if self._pool is not None:

@@ -16,9 +16,11 @@ bit-identically.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -65,16 +67,18 @@ class PPOLearner:
 
     Args:
         cfg: validated :class:`PPOConfig`.
+        env_fn: factory of the environment copies instead of ``make_env(cfg.env)``, for MDPs
+            built on a task (a learned adversary's, :mod:`robustpo.attacks.learned`).
 
     Raises:
         UnknownNameError / ConfigError: from the environment factory.
     """
 
-    def __init__(self, cfg: PPOConfig) -> None:
+    def __init__(self, cfg: PPOConfig, env_fn: Callable[[], gym.Env] | None = None) -> None:
         self.cfg = cfg
         torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
-        self.envs = make_vector_env(cfg.env, cfg.num_envs, cfg.vector_mode)
+        self.envs = make_vector_env(cfg.env, cfg.num_envs, cfg.vector_mode, env_fn)
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         self.agent = Agent(
             cfg.env, obs_space.shape[0], act_space.shape[0], act_space.low, act_space.high,

@@ -8,10 +8,11 @@ return under that attack (REFERENCE section 2, "worst"). ``run_suite`` evaluates
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .agent import Agent
-from .attacks import attack_names
+from .attacks import attack_names, make_attack
 from .errors import UnknownNameError
 from .evaluate import EvalResult, evaluate
 
@@ -69,7 +70,7 @@ class SuiteResult:
 
 def run_suite(
     agent: Agent, attacks: list[str], eps: float, episodes: int = 50, seed: int = 0,
-    natural: EvalResult | None = None,
+    natural: EvalResult | None = None, cache_dir: Path | None = None,
 ) -> SuiteResult:
     """Evaluate ``agent`` clean and under each named attack at radius ``eps``.
 
@@ -80,15 +81,21 @@ def run_suite(
         episodes: episodes per evaluation; all evaluations use the same episode seeds.
         seed: seed of the first episode and of the attacks' generators.
         natural: a clean evaluation to reuse (robustness curves evaluate it once).
+        cache_dir: where learned attacks keep and reuse their models (None: not kept).
     """
     natural = natural or evaluate(agent, episodes, "none", 0.0, seed=seed)
-    results = {name: evaluate(agent, episodes, name, eps, seed=seed) for name in attacks}
+    results = {}
+    for name in attacks:
+        attack = make_attack(name, seed=seed)
+        attack.cache_dir = cache_dir
+        results[name] = evaluate(agent, episodes, attack, eps, seed=seed)
     return SuiteResult(agent.env_id, float(eps), episodes, natural, results)
 
 
 def robustness_curve(
-    agent: Agent, attacks: list[str], eps_values: list[float], episodes: int = 50, seed: int = 0
+    agent: Agent, attacks: list[str], eps_values: list[float], episodes: int = 50, seed: int = 0,
+    cache_dir: Path | None = None,
 ) -> list[SuiteResult]:
     """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared)."""
     natural = evaluate(agent, episodes, "none", 0.0, seed=seed)
-    return [run_suite(agent, attacks, e, episodes, seed, natural) for e in eps_values]
+    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir) for e in eps_values]

@@ -8,6 +8,7 @@ result with :func:`robustpo.perturb.check_in_ball` and raises if one leaves the 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
@@ -33,6 +34,9 @@ class ObservationAttack(ABC):
 
     def __init__(self, seed: int = 0) -> None:
         self.generator = torch.Generator().manual_seed(seed)
+        # Where attacks that learn (robust Sarsa, SA-RL) keep their models for reuse; None keeps
+        # nothing. ``robustpo attack`` sets it to RUN_DIR/attacks.
+        self.cache_dir: Path | None = None
 
     def prepare(self, agent: Agent, eps: float) -> None:  # noqa: B027 - optional hook
         """Called once before an evaluation; the default does nothing."""

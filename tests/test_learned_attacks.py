@@ -1,0 +1,44 @@
+"""The SA-RL learned adversary: its MDP, and that it learns to lower the victim's return."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import robustpo
+import robustpo.attacks.learned as learned
+from robustpo.attacks import make_attack
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
+
+
+def test_adversary_env_perturbs_inside_the_ball_and_negates_the_reward():
+    victim = robustpo.load_agent(ZOO)
+    env = learned.AdversaryEnv(victim, eps=0.1)
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.float32 and obs.shape == (victim.obs_dim,)
+    assert env.action_space.low.min() == -1.0 and env.action_space.high.max() == 1.0
+    plain = robustpo.envs.make_env("Hopper-v5")
+    raw, _ = plain.reset(seed=0)
+    zero = np.zeros(victim.obs_dim, dtype=np.float32)
+    for _ in range(5):  # with Delta = 0 the victim acts on the clean observation
+        _, adv_reward, *_ = env.step(zero)
+        raw, reward, *_ = plain.step(victim.act(raw))
+        assert adv_reward == pytest.approx(-reward)
+    assert env.get_wrapper_attr("get_sim_state")() is not None  # resumable
+
+
+@pytest.mark.slow
+def test_sarl_lowers_the_zoo_agents_return_below_random(tmp_path, monkeypatch):
+    monkeypatch.setattr(learned.SARLAttack, "steps", 60 * 2048)  # ~45 s; the default is 500k
+    victim = robustpo.load_agent(ZOO)
+    attack = make_attack("sarl")
+    attack.cache_dir = tmp_path
+    sarl = robustpo.evaluate(victim, episodes=3, attack=attack, eps=0.075)
+    rand = robustpo.evaluate(victim, episodes=3, attack="random", eps=0.075)
+    assert sarl.stats.mean < rand.stats.mean - 1000, (sarl.stats.mean, rand.stats.mean)
+    assert (tmp_path / "sarl-eps0.075" / "agent.json").is_file()  # saved for reuse
+    reused = make_attack("sarl")
+    reused.cache_dir = tmp_path
+    again = robustpo.evaluate(victim, episodes=3, attack=reused, eps=0.075)
+    assert again.returns == sarl.returns
