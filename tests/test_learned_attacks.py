@@ -4,10 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import robustpo
 import robustpo.attacks.learned as learned
 from robustpo.attacks import make_attack
+from robustpo.perturb import check_in_ball
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
 
@@ -42,3 +44,29 @@ def test_sarl_lowers_the_zoo_agents_return_below_random(tmp_path, monkeypatch):
     reused.cache_dir = tmp_path
     again = robustpo.evaluate(victim, episodes=3, attack=reused, eps=0.075)
     assert again.returns == sarl.returns
+
+
+def test_paad_actor_moves_the_action_along_the_directors_direction():
+    victim = robustpo.load_agent(ZOO)
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(64, victim.obs_dim, generator=g)
+    direction = torch.rand(64, victim.act_dim, generator=g) * 2 - 1
+    with torch.no_grad():
+        mu = victim.actor(obs)
+        for steps in (1, 10):  # FGSM and PGD
+            moved = learned.push_action_along(victim, obs, direction, 0.075, steps)
+            check_in_ball(moved, obs, 0.075, "paad")
+            along = ((victim.actor(moved) - mu) * direction).sum(-1)
+            noise = make_attack("random", seed=1).perturb(victim, obs, 0.075)
+            along_random = ((victim.actor(noise) - mu) * direction).sum(-1)
+            assert (along > 0).all()
+            assert along.mean() > 5 * along_random.abs().mean()
+
+
+@pytest.mark.slow
+def test_paad_lowers_the_zoo_agents_return_below_random(monkeypatch):
+    monkeypatch.setattr(learned.PAADAttack, "steps", 40 * 2048)  # ~65 s; the default is 500k
+    victim = robustpo.load_agent(ZOO)
+    paad = robustpo.evaluate(victim, episodes=3, attack="paad", eps=0.075)
+    rand = robustpo.evaluate(victim, episodes=3, attack="random", eps=0.075)
+    assert paad.stats.mean < rand.stats.mean - 1000, (paad.stats.mean, rand.stats.mean)

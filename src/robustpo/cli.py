@@ -72,7 +72,7 @@ def eval_(
     run_dir: Annotated[Path, typer.Argument(help="Run directory, agent.json or checkpoint.")],
     episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
     attack: Annotated[str, typer.Option(
-        help="Attack name (none, random, critic, mad, sarl; see `robustpo list`) or a "
+        help="Attack name (none, random, critic, mad, sarl, paad; see `robustpo list`) or a "
              "comma-separated list.")] = "none",
     eps: Annotated[float | None, typer.Option(
         help="l_inf radius on normalised observations (default: the run's preset eps).")] = None,

@@ -13,6 +13,7 @@ from ..agent import load_agent
 from ..config import resolve_config
 from ..envs import make_env
 from ..errors import CheckpointError
+from ..perturb import pgd
 from .base import ObservationAttack, register
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 class AdversaryEnv(gym.Wrapper):
     """The SA-RL adversary's MDP (Zhang et al., ICLR 2021, "Robust Reinforcement Learning on
-    State Observations with Learned Optimal Adversary"; REFERENCE section 4).
+    State Observations with Learned Optimal Adversary"; REFERENCE section 4). Subclasses change
+    what the adversary's action means by overriding :meth:`perturbation`.
 
     Its state is the victim's normalised observation s (float32, frozen normaliser); its action
     Delta is clipped to [-1, 1]^obs_dim (the hardtanh of the reference); the victim acts
@@ -46,28 +48,28 @@ class AdversaryEnv(gym.Wrapper):
         return self._obs
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset the task; return the victim's normalised observation."""
         raw, info = self.env.reset(seed=seed, options=options)
         return self._view(raw), info
 
-    def step(self, delta: np.ndarray):
-        perturbed = self._obs + self.eps * np.clip(delta, -1.0, 1.0).astype(np.float32)
+    def perturbation(self, obs: np.ndarray, adversary_action: np.ndarray) -> np.ndarray:
+        """The perturbed observation: ``s + eps * clip(Delta, -1, 1)``."""
+        return obs + self.eps * np.clip(adversary_action, -1.0, 1.0).astype(np.float32)
+
+    def step(self, adversary_action: np.ndarray):
+        perturbed = self.perturbation(self._obs, adversary_action)
         action = self.victim.act_normalized(torch.from_numpy(perturbed[None]))[0]
         raw, reward, terminated, truncated, info = self.env.step(action)
         return self._view(raw), -float(reward), terminated, truncated, info
 
 
-@register
-class SARLAttack(ObservationAttack):
-    """SA-RL optimal attack: a PPO adversary trained on :class:`AdversaryEnv` (reward -r).
+class LearnedAttack(ObservationAttack):
+    """An attack whose adversary is a PPO policy trained on an adversary MDP (``env_class``)
+    with reward -r, using the PPO preset of the victim's task for ``steps`` environment steps.
+    A trained adversary is saved in ``cache_dir / f"{name}-eps{eps}"`` when a cache directory
+    is set (``robustpo attack`` uses ``RUN_DIR/attacks``) and reused there."""
 
-    The adversary uses the PPO preset of the victim's task with ``steps`` environment steps
-    (default 500,000; the reference scripts train longer and scan hyperparameters, keeping the
-    lowest return). A trained adversary is saved in ``cache_dir / f"sarl-eps{eps}"`` when a
-    cache directory is set (``robustpo attack`` uses ``RUN_DIR/attacks``) and reused there.
-    """
-
-    name = "sarl"
-    description = "SA-RL learned optimal adversary (PPO on the adversary MDP, reward -r)"
+    env_class: type[AdversaryEnv] = AdversaryEnv
     steps = 500_000
 
     def __init__(self, seed: int = 0) -> None:
@@ -78,7 +80,7 @@ class SARLAttack(ObservationAttack):
     def prepare(self, agent: Agent, eps: float) -> None:
         from ..ppo import PPOLearner
 
-        target = self.cache_dir / f"sarl-eps{eps:g}" if self.cache_dir else None
+        target = self.cache_dir / f"{self.name}-eps{eps:g}" if self.cache_dir else None
         if target is not None and (target / "agent.json").is_file():
             try:
                 self.adversary = load_agent(target)
@@ -86,10 +88,11 @@ class SARLAttack(ObservationAttack):
             except CheckpointError:
                 pass  # a corrupt cache is retrained below
         cfg = resolve_config("ppo", agent.env_id, seed=self.seed, total_steps=self.steps)
-        learner = PPOLearner(cfg, env_fn=lambda: AdversaryEnv(agent, eps))
+        learner = PPOLearner(cfg, env_fn=lambda: self.env_class(agent, eps))
         try:
             with Progress(transient=True) as bar:
-                task = bar.add_task(f"training SA-RL adversary, eps {eps:g}", total=cfg.iterations)
+                task = bar.add_task(f"training {self.name} adversary, eps {eps:g}",
+                                    total=cfg.iterations)
                 while learner.iteration < cfg.iterations:
                     learner.step()
                     bar.update(task, completed=learner.iteration)
@@ -100,9 +103,77 @@ class SARLAttack(ObservationAttack):
         if target is not None:
             self.adversary.save(target)
 
-    def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
+    def adversary_actions(self, obs: torch.Tensor) -> np.ndarray:
+        """The trained adversary's deterministic actions for normalised observations."""
         if self.adversary is None:
-            raise RuntimeError("SARLAttack.perturb called before prepare()")
-        view = self.adversary.normalize(obs.numpy())
-        delta = torch.from_numpy(self.adversary.act_normalized(view))
+            raise RuntimeError(f"{type(self).__name__}.perturb called before prepare()")
+        return self.adversary.act_normalized(self.adversary.normalize(obs.numpy()))
+
+
+@register
+class SARLAttack(LearnedAttack):
+    """SA-RL optimal attack: a PPO adversary on :class:`AdversaryEnv`, whose action is the
+    perturbation itself. Default budget 500,000 steps (the reference scripts train longer and
+    scan adversary hyperparameters, keeping the lowest return)."""
+
+    name = "sarl"
+    description = "SA-RL learned optimal adversary (PPO on the adversary MDP, reward -r)"
+
+    def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
+        delta = torch.from_numpy(self.adversary_actions(obs))
         return obs + eps * delta.clamp(-1.0, 1.0)
+
+
+def push_action_along(
+    victim: Agent, obs: torch.Tensor, direction: torch.Tensor, eps: float, steps: int = 1
+) -> torch.Tensor:
+    """PA-AD's actor: the state in the eps-ball that moves the policy's action along
+    ``direction`` (Sun et al., ICLR 2022, "Who Is the Strongest Enemy?", the actor's problem
+    max_{s' in B(s)} <mu(s') - mu(s), d>).
+
+    Derived from that objective: gradient *ascent* on ``<mu(s'), d>`` (its gradient with respect
+    to s' is J(s')^T d), with sign steps of ``eps / steps`` and projection; ``steps = 1`` is
+    FGSM. (The public MuJoCo code appears to take this step with the opposite sign.)
+
+    Args:
+        victim: the victim agent.
+        obs: clean normalised observations ``(batch, obs_dim)``.
+        direction: directions in action space ``(batch, act_dim)``.
+        eps: l_inf radius.
+        steps: number of sign steps.
+
+    Returns:
+        Perturbed observations inside the ball.
+    """
+    d = direction.detach()
+    return pgd(lambda x: (victim.actor(x) * d).sum(-1), obs, eps, steps, random_start=False)
+
+
+class DirectorEnv(AdversaryEnv):
+    """PA-AD's director MDP: the action is a direction in the victim's action space, in
+    [-1, 1]^act_dim; the actor (:func:`push_action_along`, one FGSM step) turns it into the
+    state perturbation; reward -r."""
+
+    def __init__(self, victim: Agent, eps: float) -> None:
+        super().__init__(victim, eps)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (victim.act_dim,), np.float32)
+
+    def perturbation(self, obs: np.ndarray, adversary_action: np.ndarray) -> np.ndarray:
+        d = torch.from_numpy(np.clip(adversary_action, -1.0, 1.0).astype(np.float32)[None])
+        out = push_action_along(self.victim, torch.from_numpy(obs[None]), d, self.eps)
+        return out[0].numpy()
+
+
+@register
+class PAADAttack(LearnedAttack):
+    """PA-AD (policy adversarial actor-director): a PPO director on :class:`DirectorEnv`
+    chooses a direction in action space; the gradient actor finds the state perturbation that
+    moves the victim's action along it. Default budget 500,000 steps."""
+
+    name = "paad"
+    description = "PA-AD: learned director in action space + gradient actor (FGSM)"
+    env_class = DirectorEnv
+
+    def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
+        direction = torch.from_numpy(self.adversary_actions(obs))
+        return push_action_along(agent, obs, direction, eps)
