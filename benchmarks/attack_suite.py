@@ -1,0 +1,51 @@
+"""Wall time of the full attack-suite evaluation of one agent, learned attackers included.
+
+Runs ``robustpo attack``'s suite (every registered attack at the run's preset eps, 50 episodes
+each by default) with an empty model cache, so SA-RL and PA-AD train their adversaries at
+their default budgets; prints the time of each attack and the total, and the table.
+
+    python benchmarks/attack_suite.py [RUN_DIR] [--episodes 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from robustpo.agent import load_agent
+from robustpo.attacks import make_attack
+from robustpo.evaluate import evaluate
+from robustpo.report import print_results
+from robustpo.rundir import read_run_config
+from robustpo.suite import resolve_attack_names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", nargs="?", default="zoo/ppo-Hopper-v5", type=Path)
+    parser.add_argument("--episodes", type=int, default=50)
+    args = parser.parse_args()
+    agent = load_agent(args.run_dir)
+    eps = float(read_run_config(args.run_dir)["attack_eps"])
+    start = time.perf_counter()
+    results, times = [], {}
+    with tempfile.TemporaryDirectory() as cache:
+        for name in ["none", *resolve_attack_names("all")]:
+            t0 = time.perf_counter()
+            attack = make_attack(name)
+            attack.cache_dir = Path(cache)
+            results.append(evaluate(agent, args.episodes, attack, 0.0 if name == "none" else eps))
+            times[name] = time.perf_counter() - t0
+            print(f"{name:8s} {times[name]:7.1f} s   mean return {results[-1].stats.mean:8.1f}",
+                  flush=True)
+    total = time.perf_counter() - start
+    print_results(results, f"{agent.env_id}, eps {eps:g}, {args.episodes} episodes per row")
+    worst = min(results[1:], key=lambda r: r.stats.mean)
+    print(f"worst: {worst.attack} {worst.stats.mean:.1f}")
+    print(f"total wall time of the suite: {total / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
