@@ -83,18 +83,18 @@ def test_resume_restores_the_saved_iteration_state_exactly(tmp_path, tiny):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypatch):
-    real = robustpo.ppo.ppo_loss_and_grads
+    real = robustpo.ppo.value_loss_and_grads
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
         calls["n"] += 1
-        parts, actor_grads, critic_grads = real(*args, **kwargs)
+        value, critic_grads = real(*args, **kwargs)
         # iteration 5 of the tiny config starts after 4 * (2 epochs * 4 minibatches) calls
         if calls["n"] > 4 * 8:
-            parts.value = parts.value * float("nan")
-        return parts, actor_grads, critic_grads
+            value = value * float("nan")
+        return value, critic_grads
 
-    monkeypatch.setattr(robustpo.ppo, "ppo_loss_and_grads", poisoned)
+    monkeypatch.setattr(robustpo.ppo, "value_loss_and_grads", poisoned)
     with pytest.raises(NonFiniteError, match="the value loss became NaN or infinite") as err:
         train("ppo", "Hopper-v5", steps=STEPS, seed=0, out=tmp_path, overrides=tiny,
               progress=False)

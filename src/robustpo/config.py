@@ -19,7 +19,8 @@ import yaml
 
 from .errors import ConfigError, UnknownNameError
 
-ALGORITHMS = ("ppo",)
+ALGORITHMS = ("ppo", "sappo", "carppo", "barppo")
+INNER_SOLVERS = ("sgld", "pgd")
 
 
 @dataclass
@@ -30,6 +31,14 @@ class PPOConfig:
     code bases, which use one environment; several environments let the policy act on a batch).
     ``total_steps`` counts environment steps; the number of PPO iterations is
     ``total_steps // (num_envs * rollout_steps)``.
+
+    Robust training (``algo`` sappo, carppo, barppo; :mod:`robustpo.robust`) trains against
+    the eps-ball of radius ``attack_eps`` (normalised units), ramped linearly from 0 over the
+    first ``eps_ramp`` fraction of the iterations; ``inner_solver`` (sgld or pgd) takes
+    ``inner_steps`` sign steps of ``eps / inner_steps`` (SGLD inverse temperature
+    ``sgld_beta``). ``kappa`` is SA-PPO's KL-regulariser weight, and for CAR-PPO and BAR-PPO
+    the weight of the clean PPO surrogate (SPO guidance); ``car_reg`` and ``car_lambda`` are
+    CAR-PPO's robust-loss weight and soft-weighting temperature (REFERENCE section 3).
     """
 
     algo: str = "ppo"
@@ -57,6 +66,13 @@ class PPOConfig:
     obs_clip: float = 10.0
     reward_clip: float = 10.0
     attack_eps: float = 0.075
+    eps_ramp: float = 0.75
+    kappa: float = 0.0
+    car_reg: float = 0.3
+    car_lambda: float = 1000.0
+    inner_solver: str = "sgld"
+    inner_steps: int = 10
+    sgld_beta: float = 1e-5
     checkpoint_every: int = 10
     keep_checkpoints: int = 3
     vector_mode: str = "thread"
@@ -112,6 +128,19 @@ class PPOConfig:
         if not self.hidden or any(int(h) <= 0 for h in self.hidden):
             raise ConfigError(
                 f"hidden must be a non-empty list of positive sizes, got {self.hidden}."
+            )
+        if self.inner_solver not in INNER_SOLVERS:
+            raise ConfigError(
+                f"inner_solver must be one of {', '.join(INNER_SOLVERS)}, got "
+                f"{self.inner_solver!r}."
+            )
+        for key in ("attack_eps", "kappa", "car_reg", "sgld_beta"):
+            if not getattr(self, key) >= 0:
+                raise ConfigError(f"Config key {key!r} must be >= 0, got {getattr(self, key)!r}.")
+        if not (self.car_lambda > 0 and self.inner_steps > 0 and 0.0 <= self.eps_ramp <= 1.0):
+            raise ConfigError(
+                "Config keys need car_lambda > 0, inner_steps > 0 and eps_ramp in [0, 1]; got "
+                f"{self.car_lambda}, {self.inner_steps}, {self.eps_ramp}."
             )
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ConfigError("max_grad_norm must be > 0, or null to disable gradient clipping.")
@@ -207,6 +236,22 @@ def load_yaml_mapping(path: Path | str, what: str) -> dict[str, Any]:
     return data
 
 
+def _bundled_preset_path(name: str) -> Path:
+    return Path(str(resources.files("robustpo") / "presets" / f"{name}.yaml"))
+
+
+def _preset_values(path: Path, depth: int = 0) -> dict[str, Any]:
+    """A preset's values; ``inherit: NAME`` first loads the bundled preset NAME (so a robust
+    preset holds only what differs from the PPO preset of its environment)."""
+    values = load_yaml_mapping(path, "preset")
+    parent = values.pop("inherit", None)
+    if parent is None:
+        return values
+    if str(parent) not in preset_names() or depth > 5:
+        raise UnknownNameError("preset", str(parent), preset_names())
+    return {**_preset_values(_bundled_preset_path(str(parent)), depth + 1), **values}
+
+
 def resolve_config(
     algo: str = "ppo",
     env: str = "Hopper-v5",
@@ -232,12 +277,12 @@ def resolve_config(
         preset = f"{algo}-{env}"
     if preset is not None:
         if str(preset) in preset_names():
-            path = Path(str(resources.files("robustpo") / "presets" / f"{preset}.yaml"))
+            path = _bundled_preset_path(str(preset))
         elif str(preset).endswith((".yaml", ".yml")) or Path(preset).exists():
             path = Path(preset)
         else:
             raise UnknownNameError("preset", str(preset), preset_names())
-        cfg = apply_overrides(cfg, load_yaml_mapping(path, "preset"), f"preset {path}")
+        cfg = apply_overrides(cfg, _preset_values(path), f"preset {path}")
     cfg = dataclasses.replace(cfg, algo=algo, env=env)
     if overrides:
         cfg = apply_overrides(cfg, overrides, "--set")

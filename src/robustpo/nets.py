@@ -74,6 +74,17 @@ class MLP(nn.Module):
                 g = g.mm(self.layers[i].weight).mul_(1.0 - x * x)
         return grads[::-1]
 
+    def input_gradient(self, inputs: list[torch.Tensor], grad_out: torch.Tensor) -> torch.Tensor:
+        """d loss / d input ``(batch, in_dim)`` by the chain rule, for the eps-ball solvers.
+
+        Args as :meth:`backward`. Row i depends on row i of ``grad_out`` only.
+        """
+        g = grad_out
+        for i in range(len(self.layers) - 1, 0, -1):
+            x = inputs[i]
+            g = g.mm(self.layers[i].weight).mul_(1.0 - x * x)
+        return g.mm(self.layers[0].weight)
+
 
 class GaussianActor(nn.Module):
     """Diagonal Gaussian policy: mean = MLP(s), log-std a state-independent parameter.

@@ -3,7 +3,9 @@ the ball (PGD, SGLD, FGSM), shared by attacks and robust training.
 
 Perturbations act on *normalised* observations (REFERENCE section 1). The tolerance of the
 membership check is 1e-5, the one used by the public robust-PPO code bases. Every solver
-*maximises* a per-sample objective ``f(s') -> (batch,)``; to minimise, pass ``-f``. Samples
+*maximises* a per-sample objective ``f(s') -> (batch,)``; to minimise, pass ``-f``. An
+objective with a ``gradient(s') -> (batch, obs_dim)`` method is differentiated by it instead
+of by autograd. Samples
 are independent: the gradient of ``f(s').sum()`` with respect to row i is that of ``f_i``.
 """
 
@@ -59,6 +61,11 @@ Objective = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _grad(objective: Objective, x: torch.Tensor) -> torch.Tensor:
+    # Objectives may carry their gradient in closed form (robustpo.robust), which for our small
+    # MLPs is several times cheaper than autograd's bookkeeping.
+    gradient = getattr(objective, "gradient", None)
+    if gradient is not None:
+        return gradient(x)
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         (g,) = torch.autograd.grad(objective(x).sum(), x)

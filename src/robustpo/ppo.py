@@ -30,7 +30,8 @@ from .envs import make_vector_env
 from .errors import CheckpointError, NonFiniteError
 from .gae import compute_gae
 from .normalization import RewardScaler
-from .ppo_loss import MinibatchLoss, ppo_loss, ppo_loss_and_grads
+from .ppo_loss import value_loss, value_loss_and_grads
+from .robust import PolicyObjective, ramped_eps
 
 
 @dataclass
@@ -86,6 +87,10 @@ class PPOLearner:
         )
         self.optimizer = _make_adam(self.agent, cfg)
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        # The training adversary draws from its own stream, so that a robust method at eps = 0
+        # consumes the learner's stream exactly as PPO does.
+        adversary_seed = int(np.random.SeedSequence([cfg.seed, 1]).generate_state(1)[0])
+        self.objective = PolicyObjective(cfg, torch.Generator().manual_seed(adversary_seed))
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.reward_clip)
         # Copy i of the vector env is seeded with env_seed + i; deriving env_seed from the run
         # seed keeps runs with nearby seeds from sharing environment seeds.
@@ -176,7 +181,9 @@ class PPOLearner:
         packed = torch.cat([batch.obs, batch.actions, torch.stack(
             [batch.log_probs, batch.values, batch.advantages, batch.returns], 1)], 1)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        n_actor = len(list(agent.actor.parameters()))
         value_clip = cfg.clip_eps if cfg.value_clip else None
+        eps = ramped_eps(cfg, self.iteration)
         losses: list[torch.Tensor] = []
         diagnostics: list[torch.Tensor] = []
         for epoch in range(cfg.epochs):
@@ -186,35 +193,40 @@ class PPOLearner:
                 old_log_probs, old_values, adv, returns = mb[:, obs_dim + act_dim:].unbind(1)
                 if cfg.norm_adv:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                if cfg.analytic_grads:
-                    parts, actor_grads, critic_grads = ppo_loss_and_grads(
-                        agent.actor, agent.critic, obs, actions, old_log_probs, old_values,
-                        adv, returns, cfg.clip_eps, value_clip, cfg.entropy_coef,
-                    )
-                    self._check_finite(parts)
-                    for p, g in zip(params, [*actor_grads, *critic_grads]):
+                policy = self.objective.step(agent.actor, obs, actions, old_log_probs, adv, eps,
+                                             analytic=cfg.analytic_grads)
+                if policy.grads is not None:
+                    value, critic_grads = value_loss_and_grads(
+                        agent.critic, obs, old_values, returns, value_clip)
+                    self._check_finite(policy.loss, value)
+                    for p, g in zip(params, [*policy.grads, *critic_grads]):
                         p.grad = g
                 else:
-                    parts = ppo_loss(agent.actor, agent.critic, obs, actions, old_log_probs,
-                                     old_values, adv, returns, cfg.clip_eps, value_clip)
-                    self._check_finite(parts)
-                    loss = parts.policy + parts.value - cfg.entropy_coef * agent.actor.entropy()
+                    value = value_loss(agent.critic(obs), old_values, returns, value_clip)
+                    self._check_finite(policy.loss, value)
+                    loss = policy.loss + value - cfg.entropy_coef * agent.actor.entropy()
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    for p in params[:n_actor]:  # a term may not reach every parameter
+                        if p.grad is None:
+                            p.grad = torch.zeros_like(p)
                 if cfg.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
-                losses.append(torch.stack([parts.policy.detach(), parts.value.detach()]))
+                losses.append(torch.stack([policy.loss.detach(), value.detach()]))
                 if epoch == cfg.epochs - 1:  # diagnostics of the last pass over the batch
                     with torch.no_grad():
-                        ratio = parts.ratio
+                        ratio = policy.ratio
                         diagnostics.append(torch.stack([
                             ((ratio - 1) - torch.log(ratio)).mean(),
                             ((ratio - 1).abs() > cfg.clip_eps).float().mean(),
+                            policy.inner, policy.kl,
                         ]))
         self.iteration += 1
         policy_loss_mean, value_loss_mean = torch.stack(losses).mean(0).tolist()
-        approx_kl, clip_fraction = torch.stack(diagnostics).mean(0).tolist()
+        approx_kl, clip_fraction, inner, perturbed_kl = torch.stack(diagnostics).mean(0).tolist()
+        robust = {} if cfg.algo == "ppo" else {
+            "train_eps": eps, "inner_objective": inner, "perturbed_kl": perturbed_kl}
         return {
             "policy_loss": policy_loss_mean,
             "value_loss": value_loss_mean,
@@ -223,14 +235,15 @@ class PPOLearner:
             "clip_fraction": clip_fraction,
             "policy_lr": self.optimizer.param_groups[0]["lr"],
             "policy_std": float(agent.actor.log_std.detach().exp().mean()),
+            **robust,
         }
 
-    def _check_finite(self, parts: MinibatchLoss) -> None:
+    def _check_finite(self, policy: torch.Tensor, value: torch.Tensor) -> None:
         """Raise :class:`NonFiniteError` naming the loss that became NaN or infinite."""
-        if torch.isfinite(parts.policy + parts.value):
+        if torch.isfinite(policy + value):
             return
-        names = ("the policy loss (clipped surrogate)", "the value loss")
-        bad = [n for n, v in zip(names, (parts.policy, parts.value)) if not torch.isfinite(v)]
+        names = (f"the policy loss ({self.cfg.algo} surrogate)", "the value loss")
+        bad = [n for n, v in zip(names, (policy, value)) if not torch.isfinite(v)]
         raise NonFiniteError(" and ".join(bad), self.iteration, None)
 
     def step(self) -> dict[str, float]:
@@ -245,6 +258,7 @@ class PPOLearner:
             for key, value in st.items():
                 out[f"optim.{pid}.{key}"] = torch.as_tensor(value)
         out["rng.torch"] = self.generator.get_state()
+        out["rng.adversary"] = self.objective.generator.get_state()
         out["reward_rms.mean"] = torch.as_tensor(self.reward_scaler.rms.mean)
         out["reward_rms.var"] = torch.as_tensor(self.reward_scaler.rms.var)
         out["reward_rms.count"] = torch.as_tensor(self.reward_scaler.rms.count, dtype=torch.float64)
@@ -289,6 +303,8 @@ class PPOLearner:
                     state.setdefault(int(pid), {})[name] = value
             self.optimizer.load_state_dict({"state": state, "param_groups": groups})
             self.generator.set_state(tensors["rng.torch"])
+            if "rng.adversary" in tensors:  # checkpoints before robust training lack it
+                self.objective.generator.set_state(tensors["rng.adversary"])
             rms = self.reward_scaler.rms
             rms.mean = tensors["reward_rms.mean"].numpy().copy()
             rms.var = tensors["reward_rms.var"].numpy().copy()

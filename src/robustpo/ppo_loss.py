@@ -66,33 +66,59 @@ def ppo_loss(
     )
 
 
+class Surrogate:
+    """The negated clipped surrogate at (possibly perturbed) observations, in closed form.
+
+    ``per_sample[i] = -min(r_i A_i, clip(r_i, 1-c, 1+c) A_i)`` with
+    ``r_i = pi(a_i | obs_i) / pi_old(a_i | s_i)``: ``obs`` may be an eps-ball perturbation of
+    the states ``s`` the actions were sampled at (CAR-PPO and BAR-PPO train on such states;
+    REFERENCE section 2). :meth:`mean_grad` and :meth:`log_std_grad` give the gradient of
+    ``sum_i w_i per_sample[i]`` for per-sample weights ``w`` (``1 / B`` for the PPO mean).
+
+    Args:
+        actor: the policy.
+        obs: normalised observations ``(B, obs_dim)``, float32.
+        actions: ``(B, act_dim)``; old_log_probs, adv: ``(B,)``, ``adv`` already normalised.
+        clip: the clipping range c (0.2).
+    """
+
+    @torch.no_grad()
+    def __init__(
+        self, actor: GaussianActor, obs: torch.Tensor, actions: torch.Tensor,
+        old_log_probs: torch.Tensor, adv: torch.Tensor, clip: float,
+    ) -> None:
+        self.log_std = actor.log_std
+        self.mean, self.cache = actor.mean_net.forward_cached(obs)
+        self.inv_std = torch.exp(-actor.log_std)
+        # log pi = -0.5 |z|^2 - sum(log_std) - const, z = (a - mu) / std.
+        self.z = (actions - self.mean) * self.inv_std
+        self.log_probs = (-0.5 * (self.z * self.z).sum(1) - actor.log_std.sum()
+                          - 0.5 * LOG_2PI * self.mean.shape[1])
+        self.ratio = torch.exp(self.log_probs - old_log_probs)
+        unclipped = self.ratio * adv
+        clipped = torch.clamp(self.ratio, 1 - clip, 1 + clip) * adv
+        self.per_sample = -torch.min(unclipped, clipped)
+        # d per_sample / d log pi = -A r, except where the clipped term is the (strictly)
+        # smaller one and the clamp is active: there the gradient is zero.
+        active = (unclipped <= clipped) | ((self.ratio >= 1 - clip) & (self.ratio <= 1 + clip))
+        self._d_log_prob = -adv * active * self.ratio
+
+    def mean_grad(self, weights: torch.Tensor | float) -> torch.Tensor:
+        """d (sum_i w_i per_sample[i]) / d mu, ``(B, act_dim)``; d log pi / d mu = z / std."""
+        return ((weights * self._d_log_prob)[:, None] * self.z) * self.inv_std
+
+    def log_std_grad(self, weights: torch.Tensor | float) -> torch.Tensor:
+        """d (sum_i w_i per_sample[i]) / d log_std, shape ``(act_dim,)`` (d log pi = z^2 - 1)."""
+        return ((weights * self._d_log_prob)[:, None] * (self.z * self.z - 1.0)).sum(0)
+
+
 @torch.no_grad()
-def ppo_loss_and_grads(
-    actor: GaussianActor, critic: ValueNet, obs: torch.Tensor, actions: torch.Tensor,
-    old_log_probs: torch.Tensor, old_values: torch.Tensor, adv: torch.Tensor,
-    returns: torch.Tensor, clip: float, value_clip: float | None, entropy_coef: float,
-) -> tuple[MinibatchLoss, list[torch.Tensor], list[torch.Tensor]]:
-    """The loss of :func:`ppo_loss` (minus ``entropy_coef`` times the entropy) and its
-    gradients, in the order of ``actor.parameters()`` and ``critic.parameters()``."""
+def value_loss_and_grads(
+    critic: ValueNet, obs: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+    value_clip: float | None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """:func:`value_loss` and its gradient in the order of ``critic.parameters()``."""
     n = obs.shape[0]
-    # Policy: log pi = -0.5 |z|^2 - sum(log_std) - const, z = (a - mu) / std.
-    mu, actor_inputs = actor.mean_net.forward_cached(obs)
-    inv_std = torch.exp(-actor.log_std)
-    z = (actions - mu) * inv_std
-    log_probs = -0.5 * (z * z).sum(1) - actor.log_std.sum() - 0.5 * LOG_2PI * mu.shape[1]
-    ratio = torch.exp(log_probs - old_log_probs)
-    unclipped = ratio * adv
-    clipped = torch.clamp(ratio, 1 - clip, 1 + clip) * adv
-    policy = -torch.min(unclipped, clipped).mean()
-    # d policy / d ratio = -adv / n, except where the clipped term is the (strictly) smaller
-    # one and the clamp is active: there the gradient is zero.
-    active = (unclipped <= clipped) | ((ratio >= 1 - clip) & (ratio <= 1 + clip))
-    g_logp = (-adv / n) * active * ratio  # d policy / d log pi
-    g_mu = (g_logp[:, None] * z) * inv_std  # d log pi / d mu = z / std
-    # d log pi / d log_std = z^2 - 1; the entropy sum(log_std) + const adds -entropy_coef.
-    g_log_std = (g_logp[:, None] * (z * z - 1.0)).sum(0) - entropy_coef
-    actor_grads = [g_log_std, *actor.mean_net.backward(actor_inputs, g_mu)]
-    # Value.
     v, critic_inputs = critic.net.forward_cached(obs)
     v = v.squeeze(1)
     err = v - returns
@@ -106,5 +132,23 @@ def ppo_loss_and_grads(
         value = 0.5 * torch.where(take_unclipped, err * err, err_clipped * err_clipped).mean()
         inside = (delta >= -value_clip) & (delta <= value_clip)
         g_v = torch.where(take_unclipped, err, err_clipped * inside) / n
-    critic_grads = critic.net.backward(critic_inputs, g_v[:, None])
-    return MinibatchLoss(policy, value, ratio, log_probs), actor_grads, critic_grads
+    return value, critic.net.backward(critic_inputs, g_v[:, None])
+
+
+@torch.no_grad()
+def ppo_loss_and_grads(
+    actor: GaussianActor, critic: ValueNet, obs: torch.Tensor, actions: torch.Tensor,
+    old_log_probs: torch.Tensor, old_values: torch.Tensor, adv: torch.Tensor,
+    returns: torch.Tensor, clip: float, value_clip: float | None, entropy_coef: float,
+) -> tuple[MinibatchLoss, list[torch.Tensor], list[torch.Tensor]]:
+    """The loss of :func:`ppo_loss` (minus ``entropy_coef`` times the entropy) and its
+    gradients, in the order of ``actor.parameters()`` and ``critic.parameters()``."""
+    surrogate = Surrogate(actor, obs, actions, old_log_probs, adv, clip)
+    w = 1.0 / obs.shape[0]
+    # The entropy sum(log_std) + const adds -entropy_coef to d loss / d log_std.
+    actor_grads = [surrogate.log_std_grad(w) - entropy_coef,
+                   *actor.mean_net.backward(surrogate.cache, surrogate.mean_grad(w))]
+    value, critic_grads = value_loss_and_grads(critic, obs, old_values, returns, value_clip)
+    parts = MinibatchLoss(surrogate.per_sample.mean(), value, surrogate.ratio,
+                          surrogate.log_probs)
+    return parts, actor_grads, critic_grads

@@ -28,6 +28,7 @@ METRICS = [
     "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "policy_lr",
     "policy_std",
 ]
+ROBUST_METRICS = ["train_eps", "inner_objective", "perturbed_kl"]
 
 
 @dataclass
@@ -126,7 +127,8 @@ def _run(learner: PPOLearner, run_dir: Path, resuming: bool, progress: bool) -> 
     if not resuming:
         write_run_metadata(run_dir, cfg.to_dict())
     start = start_iter or 0
-    csv = MetricsCSV(run_dir / "metrics.csv", METRICS, start if resuming else None)
+    fields = METRICS if cfg.algo == "ppo" else METRICS + ROBUST_METRICS
+    csv = MetricsCSV(run_dir / "metrics.csv", fields, start if resuming else None)
     tb = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if resuming else None)
     last_ckpt: str | None = str(checkpoint_paths(run_dir)[-1]) if start_iter else None
     columns = [

@@ -1,0 +1,159 @@
+"""Robust training (SA-PPO, CAR-PPO, BAR-PPO): reductions to PPO, the inner solvers, the
+closed-form gradients, and the eps ramp."""
+
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robustpo.config import PPOConfig, resolve_config
+from robustpo.nets import GaussianActor
+from robustpo.perturb import BALL_TOLERANCE
+from robustpo.robust import PolicyKL, PolicyObjective, SurrogateLoss, car_weights, ramped_eps
+from robustpo.train import train
+
+from .conftest import tensors_equal
+
+STEPS = 2 * 64 * 4  # 4 iterations of the tiny config
+
+
+def minibatch(seed: int, n: int = 64, obs_dim: int = 6, act_dim: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    actor = GaussianActor(obs_dim, act_dim, [16, 16], init_std=0.6)
+    with torch.no_grad():  # move off the initialisation so that the policy varies with s
+        for p in actor.parameters():
+            p.add_(0.4 * torch.randn(p.shape, generator=g))
+    obs = torch.randn(n, obs_dim, generator=g)
+    actions = torch.randn(n, act_dim, generator=g)
+    with torch.no_grad():
+        old_log_probs = actor.log_prob(actor(obs), actions) + 0.2 * torch.randn(n, generator=g)
+    adv = torch.randn(n, generator=g)
+    return actor, (obs, actions, old_log_probs, adv)
+
+
+def objective(algo: str, seed: int = 0, **kw) -> PolicyObjective:
+    cfg = dataclasses.replace(PPOConfig(), algo=algo, **kw)
+    return PolicyObjective(cfg, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("algo,overrides", [
+    ("barppo", {"attack_eps": 0.0, "kappa": 0.0}),
+    ("carppo", {"attack_eps": 0.0, "car_reg": 0.0, "kappa": 1.0}),
+    ("sappo", {"attack_eps": 0.0, "kappa": 1.0}),
+])
+def test_robust_methods_reduce_to_ppo(tmp_path, tiny, algo, overrides):
+    ppo = train("ppo", "Hopper-v5", steps=STEPS, seed=3, out=tmp_path / "ppo", overrides=tiny,
+                progress=False)
+    robust = train(algo, "Hopper-v5", steps=STEPS, seed=3, out=tmp_path / algo,
+                   overrides={**tiny, **overrides}, progress=False)
+    assert tensors_equal(ppo.agent.tensors(), robust.agent.tensors())
+
+
+def test_nonzero_eps_changes_the_parameters(tmp_path, tiny):
+    ppo = train("ppo", "Hopper-v5", steps=STEPS, seed=3, out=tmp_path / "ppo", overrides=tiny,
+                progress=False)
+    bar = train("barppo", "Hopper-v5", steps=STEPS, seed=3, out=tmp_path / "bar",
+                overrides={**tiny, "attack_eps": 0.2, "eps_ramp": 0.0, "kappa": 0.0},
+                progress=False)
+    assert not tensors_equal(ppo.agent.tensors(), bar.agent.tensors())
+    header, *rows = (tmp_path / "bar" / "metrics.csv").read_text().splitlines()
+    assert header.endswith("train_eps,inner_objective,perturbed_kl")
+    last = rows[-1].split(",")
+    assert float(last[-3]) == pytest.approx(0.2) and float(last[-1]) > 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 1000), st.floats(0.0, 0.5), st.sampled_from(
+    [("sappo", "sgld"), ("carppo", "pgd"), ("carppo", "sgld"), ("barppo", "sgld")]))
+def test_training_perturbations_lie_in_the_ball(seed, eps, method):
+    actor, (obs, actions, old_log_probs, adv) = minibatch(seed)
+    algo, solver = method
+    obj = objective(algo, seed, inner_solver=solver)
+    with torch.no_grad():
+        clean_mean = actor(obs)
+    perturbed = obj.perturb(actor, obs, actions, old_log_probs, adv, clean_mean, eps)
+    assert perturbed.shape == obs.shape
+    assert (perturbed - obs).abs().max() <= eps + BALL_TOLERANCE
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_max_kl_solver_beats_random_perturbations(seed):
+    actor, (obs, actions, old_log_probs, adv) = minibatch(seed)
+    eps = 0.1
+    with torch.no_grad():
+        clean_mean = actor(obs)
+        kl = PolicyKL(actor, clean_mean)
+        solved = objective("barppo", seed).perturb(actor, obs, actions, old_log_probs, adv,
+                                                   clean_mean, eps)
+        g = torch.Generator().manual_seed(seed)
+        random = obs + (torch.rand(obs.shape, generator=g) * 2 - 1) * eps
+        assert kl(solved).mean() > 2 * kl(random).mean()
+
+
+@pytest.mark.parametrize("solver", ["pgd", "sgld"])
+def test_min_surrogate_solver_lowers_the_surrogate(solver):
+    actor, (obs, actions, old_log_probs, adv) = minibatch(7)
+    loss = SurrogateLoss(actor, actions, old_log_probs, adv, 0.2)
+    with torch.no_grad():
+        solved = objective("carppo", inner_solver=solver).perturb(
+            actor, obs, actions, old_log_probs, adv, actor(obs), 0.1)
+        # L is the negated surrogate: the solver must raise it, i.e. lower the surrogate
+        assert loss(solved).mean() > loss(obs).mean() + 0.05
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-50, 50), min_size=1, max_size=64), st.floats(0.1, 1e4))
+def test_car_soft_weights_sum_to_one_and_favour_the_worst(losses, temperature):
+    loss = torch.tensor(losses, dtype=torch.float64)
+    w = car_weights(loss, temperature)
+    assert float(w.sum()) == pytest.approx(1.0)
+    assert (w >= 0).all()
+    assert w[loss.argmax()] >= w.max() - 1e-12
+
+
+def test_closed_form_input_gradients_match_autograd():
+    actor, (obs, actions, old_log_probs, adv) = minibatch(11)
+    with torch.no_grad():
+        clean_mean = actor(obs)
+    x = obs + 0.05
+    for f in (PolicyKL(actor, clean_mean), SurrogateLoss(actor, actions, old_log_probs, adv, 0.2)):
+        xr = x.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(f(xr).sum(), xr)
+        torch.testing.assert_close(f.gradient(x), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo,kw", [
+    ("ppo", {}), ("sappo", {"kappa": 0.7}), ("barppo", {"kappa": 0.5}),
+    ("barppo", {"kappa": 0.0}), ("carppo", {"kappa": 1.0, "car_reg": 0.3, "car_lambda": 2.0}),
+    ("carppo", {"kappa": 0.0, "car_reg": 1.0, "car_lambda": 0.5}),
+])
+def test_closed_form_policy_gradient_matches_autograd(algo, kw):
+    actor, batch = minibatch(5)
+    kw = {"entropy_coef": 1e-2, **kw}
+    fast = objective(algo, 1, **kw).step(actor, *batch, eps=0.1, analytic=True)
+    ref = objective(algo, 1, **kw).step(actor, *batch, eps=0.1, analytic=False)
+    loss = ref.loss - 1e-2 * actor.entropy()
+    expected = torch.autograd.grad(loss, list(actor.parameters()))
+    assert float(fast.loss) == pytest.approx(float(ref.loss.detach()), rel=1e-5, abs=1e-7)
+    for got, want in zip(fast.grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    if algo != "ppo":
+        assert float(fast.kl) > 0 and float(fast.inner) != 0
+
+
+def test_eps_ramps_linearly_over_the_first_three_quarters():
+    cfg = resolve_config("barppo", "Hopper-v5")
+    assert cfg.iterations == 976 and cfg.attack_eps == 0.075
+    assert ramped_eps(cfg, 0) == 0.0
+    assert ramped_eps(cfg, 366) == pytest.approx(0.075 * 366 / 732)
+    assert ramped_eps(cfg, 732) == ramped_eps(cfg, 975) == pytest.approx(0.075)
+
+
+def test_robust_presets_hold_the_reference_values():
+    sa = resolve_config("sappo", "Walker2d-v5")
+    assert (sa.kappa, sa.inner_solver, sa.attack_eps, sa.policy_lr) == (0.1, "sgld", 0.05, 4e-4)
+    car = resolve_config("carppo", "Hopper-v5")
+    assert (car.kappa, car.car_reg, car.car_lambda, car.inner_solver) == (1.0, 0.3, 1000.0, "pgd")
