@@ -16,6 +16,8 @@ from .attacks import attack_names, make_attack
 from .errors import UnknownNameError
 from .evaluate import EvalResult, evaluate
 
+SUITE_ORDER = ["random", "critic", "mad", "rs", "sarl", "paad"]  # the field's table order
+
 
 def resolve_attack_names(spec: str) -> list[str]:
     """``"all"`` or a comma-separated list of attack names -> the attack names, without ``none``.
@@ -25,7 +27,8 @@ def resolve_attack_names(spec: str) -> list[str]:
     """
     known = [a for a in attack_names() if a != "none"]
     if spec.strip() == "all":
-        return known
+        suite = [a for a in attack_names(suite_only=True) if a != "none"]
+        return sorted(suite, key=lambda a: SUITE_ORDER.index(a) if a in SUITE_ORDER else 99)
     names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
     for name in names:
         if name not in known:

@@ -31,6 +31,7 @@ class ObservationAttack(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    in_suite: ClassVar[bool] = True  # part of ``--attacks all``
 
     def __init__(self, seed: int = 0) -> None:
         self.generator = torch.Generator().manual_seed(seed)
@@ -64,8 +65,9 @@ def register(cls: type[ObservationAttack]) -> type[ObservationAttack]:
     return cls
 
 
-def attack_names() -> list[str]:
-    return list(_REGISTRY)
+def attack_names(suite_only: bool = False) -> list[str]:
+    """Registered attack names; ``suite_only`` keeps those of ``--attacks all``."""
+    return [n for n, cls in _REGISTRY.items() if cls.in_suite or not suite_only]
 
 
 def attack_descriptions() -> dict[str, str]:
