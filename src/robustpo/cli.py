@@ -96,7 +96,8 @@ def eval_(
 
 @app.command()
 def attack(
-    run_dir: Annotated[Path, typer.Argument(help="Run directory, agent.json or checkpoint.")],
+    run_dir: Annotated[Path | None, typer.Argument(
+        help="Run directory, agent.json or checkpoint (omit with --sb3).")] = None,
     attacks: Annotated[str, typer.Option(
         help="'all' or a comma-separated list of attack names (see `robustpo list`).")] = "all",
     eps: Annotated[float | None, typer.Option(
@@ -107,6 +108,12 @@ def attack(
     json_: Annotated[Path | None, typer.Option(
         "--json", help="Write the table as JSON here (default RUN_DIR/attack.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode and the attacks.")] = 0,
+    sb3: Annotated[Path | None, typer.Option(
+        help="Attack a Stable-Baselines3 PPO/SAC/TD3 model.zip instead of a robustpo run; eps "
+             "then applies to the model's input (VecNormalize-normalised or raw).")] = None,
+    env: Annotated[str | None, typer.Option(help="Environment of the --sb3 model.")] = None,
+    vecnormalize: Annotated[Path | None, typer.Option(
+        help="VecNormalize.save() file of the --sb3 model, if it was trained with one.")] = None,
 ) -> None:
     """Attack a trained agent with a suite of attacks: natural return, the return under each
     attack, and the worst case (or a robustness curve over --eps-sweep)."""
@@ -119,8 +126,26 @@ def attack(
     from .suite import resolve_attack_names, robustness_curve, run_suite
 
     names = resolve_attack_names(attacks)
-    agent = load_agent(run_dir)
-    base = run_dir if run_dir.is_dir() else run_dir.parent
+    if sb3 is not None:
+        from .config import resolve_config
+        from .sb3 import load_sb3_victim
+
+        if env is None or run_dir is not None:
+            raise ConfigError("--sb3 needs --env ENV_ID and no RUN_DIR, e.g. `robustpo attack "
+                              "--sb3 model.zip --env Hopper-v5 --eps 0.075`.")
+        agent = load_sb3_victim(sb3, env, vecnormalize)
+        base = sb3.parent / f"{sb3.stem}-robustpo"  # learned attackers and tables go here
+        base.mkdir(parents=True, exist_ok=True)
+        run_dir = sb3
+        if eps is None:
+            eps = resolve_config("ppo", env).attack_eps
+            console.print(f"eps not given: using {eps:g}, robustpo's preset eps for {env}, on "
+                          f"the model's {'normalised' if vecnormalize else 'raw'} observations.")
+    elif run_dir is None:
+        raise ConfigError("Give a RUN_DIR, or --sb3 MODEL.zip --env ENV_ID.")
+    else:
+        agent = load_agent(run_dir)
+        base = run_dir if run_dir.is_dir() else run_dir.parent
     if eps_sweep is not None:
         try:
             eps_values = [float(e) for e in eps_sweep.split(",") if e.strip()]

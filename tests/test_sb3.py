@@ -1,0 +1,100 @@
+"""Stable-Baselines3 victims: the adapter reproduces the model's actions and values, honours
+VecNormalize, rejects mismatched or unreadable files, and the attack suite lowers the return."""
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO, SAC, TD3
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+import robustpo
+from robustpo.sb3 import SB3ModelError, load_sb3_victim
+
+SMALL = {"net_arch": [16, 16]}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sb3")
+    venv = VecNormalize(DummyVecEnv([lambda: gym.make("Hopper-v5")]), clip_obs=5.0)
+    ppo = PPO("MlpPolicy", venv, n_steps=64, batch_size=32, n_epochs=1, seed=0,
+              policy_kwargs=dict(SMALL))
+    ppo.learn(128)
+    ppo.save(d / "ppo")
+    venv.save(d / "vecnormalize.pkl")
+    sac = SAC("MlpPolicy", "Hopper-v5", learning_starts=16, buffer_size=500, seed=0,
+              policy_kwargs=dict(SMALL))
+    sac.learn(32)
+    sac.save(d / "sac")
+    td3 = TD3("MlpPolicy", "Hopper-v5", learning_starts=16, buffer_size=500, seed=0,
+              policy_kwargs=dict(SMALL))
+    td3.learn(32)
+    td3.save(d / "td3")
+    return d, venv
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
+def test_adapter_reproduces_the_models_actions(models, algo):
+    d, venv = models
+    vn = d / "vecnormalize.pkl" if algo == "ppo" else None
+    victim = load_sb3_victim(d / f"{algo}.zip", "Hopper-v5", vn)
+    model = {"ppo": PPO, "sac": SAC, "td3": TD3}[algo].load(d / f"{algo}.zip")
+    raw = np.random.default_rng(0).normal(scale=2.0, size=(7, 11))
+    model_input = venv.normalize_obs(raw) if vn else raw
+    expected, _ = model.predict(model_input, deterministic=True)
+    np.testing.assert_allclose(victim.act(raw), expected, atol=1e-6)
+    assert victim.critic(victim.normalize(raw)).shape == (7,)
+    if algo == "ppo":  # eps applies to VecNormalize's clipped normalised observation
+        np.testing.assert_allclose(victim.normalize(raw).numpy(), model_input, atol=1e-5)
+        with torch.no_grad():
+            values = model.policy.predict_values(torch.as_tensor(model_input).float())
+        torch.testing.assert_close(victim.critic(victim.normalize(raw)), values.squeeze(-1))
+
+
+def test_mismatched_and_unreadable_files_get_clear_errors(models, tmp_path):
+    d, _ = models
+    with pytest.raises(SB3ModelError, match=r"takes observations of shape \(11,\), but "
+                                            r"Walker2d-v5 gives \(17,\)"):
+        load_sb3_victim(d / "ppo.zip", "Walker2d-v5")
+    wider = tmp_path / "wider.zip"  # the same model claiming actions in [-2, 2]
+    with zipfile.ZipFile(d / "ppo.zip") as src, zipfile.ZipFile(wider, "w") as dst:
+        for item in src.namelist():
+            content = src.read(item)
+            if item == "data":
+                data = json.loads(content)
+                data["action_space"]["low"], data["action_space"]["high"] = "[-2 -2 -2]", "[2 2 2]"
+                content = json.dumps(data).encode()
+            dst.writestr(item, content)
+    with pytest.raises(SB3ModelError, match=r"acts in a Box of shape \(3,\) and bounds \[-2"):
+        load_sb3_victim(wider, "Hopper-v5")
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(SB3ModelError, match="not a readable Stable-Baselines3 model"):
+        load_sb3_victim(junk, "Hopper-v5")
+    with pytest.raises(SB3ModelError, match="not a readable VecNormalize"):
+        load_sb3_victim(d / "ppo.zip", "Hopper-v5", d / "sac.zip")
+    result = subprocess.run([sys.executable, "-m", "robustpo", "attack", "--sb3",
+                             str(d / "ppo.zip"), "--env", "Walker2d-v5"], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "Walker2d-v5 gives" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_attacks_lower_an_sb3_models_return(tmp_path):
+    model = PPO("MlpPolicy", "InvertedPendulum-v5", n_steps=512, batch_size=64, seed=0,
+                learning_rate=1e-3)
+    model.learn(12_000)
+    model.save(tmp_path / "ip")
+    victim = load_sb3_victim(tmp_path / "ip.zip", "InvertedPendulum-v5")
+    natural = robustpo.evaluate(victim, 5, "none")
+    rand = robustpo.evaluate(victim, 5, "random", 0.1)
+    mad = robustpo.evaluate(victim, 5, "mad", 0.1)
+    assert natural.stats.mean > 900 and rand.stats.mean > 900
+    assert mad.stats.mean < rand.stats.mean - 400, (mad.stats.mean, rand.stats.mean)
