@@ -4,7 +4,10 @@ Runs ``robustpo attack``'s suite (every registered attack at the run's preset ep
 each by default) with an empty model cache, so SA-RL and PA-AD train their adversaries at
 their default budgets; prints the time of each attack and the total, and the table.
 
-    python benchmarks/attack_suite.py [RUN_DIR] [--episodes 50]
+    python benchmarks/attack_suite.py [RUN_DIR] [--episodes 50] [--cache EMPTY_DIR]
+
+``--cache`` keeps the trained attack models (in a directory that must start empty, so that
+the timing includes their training).
 """
 
 from __future__ import annotations
@@ -26,12 +29,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", nargs="?", default="zoo/ppo-Hopper-v5", type=Path)
     parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="empty directory to keep the trained attack models in")
     args = parser.parse_args()
+    if args.cache is not None and args.cache.exists() and any(args.cache.iterdir()):
+        parser.error(f"--cache {args.cache} is not empty; the timing needs untrained attackers")
     agent = load_agent(args.run_dir)
     eps = float(read_run_config(args.run_dir)["attack_eps"])
     start = time.perf_counter()
     results, times = [], {}
-    with tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = args.cache or Path(tmp)
         for name in ["none", *resolve_attack_names("all")]:
             t0 = time.perf_counter()
             attack = make_attack(name)

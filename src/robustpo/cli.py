@@ -194,29 +194,58 @@ def list_() -> None:
     console.print(table)
 
 
+DEMO_ATTACKS = ["random", "critic", "mad"]
+
+
+def _zoo_agent_dir(name: str) -> Path | None:
+    """``zoo/<name>`` in the working directory or in the source checkout, if present."""
+    for base in (Path("zoo"), Path(__file__).resolve().parents[2] / "zoo"):
+        if (base / name / "agent.json").is_file():
+            return base / name
+    return None
+
+
 @app.command()
 def demo(
     out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 1_000_000,
-    episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 50,
+    steps: Annotated[int, typer.Option(help="BAR-PPO training steps.")] = 600_000,
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes per row.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """The main job on defaults: train PPO on Hopper-v5 briefly, then evaluate it clean and
-    under a random eps-ball attack."""
-    from .report import print_results, write_csv, write_json
+    """The main job on defaults: train BAR-PPO on Hopper-v5 briefly, then attack it beside the
+    zoo's PPO agent (natural return, random, critic and MAD attacks at eps 0.075)."""
+    import json
+
+    from .agent import load_agent
+    from .checkpoint import atomic_write_text
+    from .config import resolve_config
+    from .report import comparison_table
+    from .suite import run_suite
     from .train import train as run_training
 
     out = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    console.print(f"[bold]1/2[/bold] Training PPO on Hopper-v5 for {steps:,} steps -> {out}")
-    result = run_training("ppo", "Hopper-v5", steps=steps, seed=seed, out=out)
-    console.print(f"[bold]2/2[/bold] Evaluating {episodes} deterministic episodes per row")
-    results = _run_eval(result.run_dir, episodes, ["random"], None, 0)
-    print_results(results, f"PPO Hopper-v5, {steps:,} steps: natural vs random eps-ball attack")
-    write_json(results, out / "eval.json", {"run": str(out)})
-    write_csv(results, out / "eval.csv")
+    console.print(f"[bold]1/2[/bold] Training BAR-PPO on Hopper-v5 for {steps:,} steps -> {out}")
+    result = run_training("barppo", "Hopper-v5", steps=steps, seed=seed, out=out)
+    eps = resolve_config("barppo", "Hopper-v5").attack_eps
+    agents = {f"BAR-PPO, {steps:,} steps (this run)": result.agent}
+    zoo = _zoo_agent_dir("ppo-Hopper-v5")
+    if zoo is not None:
+        agents = {"PPO, 2M steps (zoo)": load_agent(zoo), **agents}
+    else:
+        console.print("zoo/ppo-Hopper-v5 not found: evaluating the new agent alone.")
+    console.print(f"[bold]2/2[/bold] Attacking: {episodes} deterministic episodes per cell, "
+                  f"eps {eps:g} on normalised observations")
+    suites = {}
+    for label, agent in agents.items():
+        with console.status(f"{label}: natural, {', '.join(DEMO_ATTACKS)}"):
+            suites[label] = run_suite(agent, DEMO_ATTACKS, eps, episodes, seed)
+    console.print(comparison_table(suites, "Hopper-v5: mean return [95% CI] under attack"))
+    atomic_write_text(out / "demo.json", json.dumps(
+        {label: s.to_json() for label, s in suites.items()}, indent=1))
     console.print(
         f"Run directory {out}: config.yaml, meta.json, metrics.csv, tb/ (tensorboard --logdir "
-        f"{out / 'tb'}), agent.safetensors, eval.json, eval.csv"
+        f"{out / 'tb'}), agent.safetensors, demo.json. Full six-attack suite: robustpo attack "
+        f"{out}"
     )
 
 

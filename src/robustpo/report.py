@@ -64,6 +64,32 @@ def suite_table(suite: SuiteResult, title: str) -> Table:
     return table
 
 
+def comparison_table(suites: dict[str, SuiteResult], title: str) -> Table:
+    """Agents side by side: one column per agent (mean return, 95% CI), one row for the
+    natural return, one per attack, and the worst case with its drop from natural."""
+    table = Table(title=title)
+    table.add_column("attack")
+    for label in suites:
+        table.add_column(label, justify="right")
+    first = next(iter(suites.values()))
+
+    def cell(r: EvalResult) -> str:
+        lo, hi = r.stats.ci95
+        return f"{r.stats.mean:.1f} [{lo:.0f}, {hi:.0f}]"
+
+    table.add_row("natural", *(cell(s.natural) for s in suites.values()))
+    for name in first.attacks:
+        table.add_row(f"{name} (eps {first.eps:g})", *(cell(s.attacks[name])
+                                                       for s in suites.values()))
+    worst = []
+    for s in suites.values():
+        name, mean = s.worst
+        drop = (mean - s.natural.stats.mean) / abs(s.natural.stats.mean)
+        worst.append(f"[bold]{mean:.1f}[/bold] ({name}, {drop:+.0%})")
+    table.add_row("[bold]worst[/bold]", *worst)
+    return table
+
+
 def curve_table(curve: list[SuiteResult], title: str) -> Table:
     """Robustness curve: one row per eps, the mean return under each attack and the worst."""
     table = Table(title=title)
