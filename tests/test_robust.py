@@ -157,3 +157,22 @@ def test_robust_presets_hold_the_reference_values():
     assert (sa.kappa, sa.inner_solver, sa.attack_eps, sa.policy_lr) == (0.1, "sgld", 0.05, 4e-4)
     car = resolve_config("carppo", "Hopper-v5")
     assert (car.kappa, car.car_reg, car.car_lambda, car.inner_solver) == (1.0, 0.3, 1000.0, "pgd")
+
+
+def test_robust_training_resumes_bit_exactly(tmp_path, tiny):
+    import robustpo.ppo
+    from robustpo.checkpoint import load_checkpoint
+    from robustpo.config import config_from_dict
+    from robustpo.rundir import checkpoint_paths
+
+    full = train("barppo", "Hopper-v5", steps=2 * STEPS, seed=2, out=tmp_path,
+                 overrides={**tiny, "attack_eps": 0.1}, progress=False)
+    first = checkpoint_paths(tmp_path)[0]  # iteration 4 of 8 (the last 3 are kept)
+    tensors, meta = load_checkpoint(first)
+    assert meta["iteration"] == 4 and "rng.adversary" in tensors
+    learner = robustpo.ppo.PPOLearner(config_from_dict(meta["config"], "test"))
+    learner.restore(tensors, meta, "test")
+    while learner.iteration < 8:
+        learner.step()
+    assert tensors_equal(learner.agent.tensors(), full.agent.tensors())
+    learner.close()
