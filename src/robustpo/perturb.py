@@ -97,11 +97,13 @@ def pgd(
     if eps == 0:
         return clean.detach().clone()
     step = eps / steps
-    x = clean.detach().clone()
+    clean = clean.detach()
+    lo, hi = clean - eps, clean + eps  # the ball's faces, computed once for all steps
+    x = clean.clone()
     if random_start:
         x = x + (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1) * eps
     for _ in range(steps):
-        x = project_linf(x + step * _grad(objective, x).sign(), clean, eps)
+        x = torch.clamp(x + step * _grad(objective, x).sign(), lo, hi)
     return x.detach()
 
 
@@ -127,12 +129,14 @@ def sgld(
         return clean.detach().clone()
     step = eps / steps
     scale = math.sqrt(2.0 * step * beta)
+    clean = clean.detach()
+    lo, hi = clean - eps, clean + eps
     start_noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype) * scale
-    x = project_linf(clean.detach() + start_noise.sign() * step, clean, eps)
+    x = torch.clamp(clean + start_noise.sign() * step, lo, hi)
     for i in range(steps):
         noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
         direction = (_grad(objective, x) + noise * (scale / (i + 2))).sign()
-        x = project_linf(x + step * direction, clean, eps)
+        x = torch.clamp(x + step * direction, lo, hi)
     return x.detach()
 
 
