@@ -213,28 +213,43 @@ class RobustSarsaAttack(ObservationAttack):
         from ..evaluate import evaluate
 
         target = self.cache_dir / f"{self.name}-eps{eps:g}" if self.cache_dir else None
+        keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # no dots: a
+        # checkpoint path takes its suffix after the last one
+        screened = self._cached_screening(target, keys)
         best: tuple[float, SarsaQ] | None = None
         with Progress(transient=True) as bar:
-            for k, (sarsa_eps, reg) in enumerate(self.grid):
-                # no dots: checkpoint paths take their suffix after the last one
-                key = f"eps{sarsa_eps:g}-reg{reg:g}".replace(".", "p")
+            for k, ((sarsa_eps, reg), key) in enumerate(zip(self.grid, keys)):
                 q = self._cached(target, key, agent)
                 if q is None:
+                    screened = {}  # a retrained Q must be screened again
                     q = train_sarsa_q(agent, sarsa_eps, reg, seed=self.seed + k, progress=bar)
                     if target is not None:
                         target.mkdir(parents=True, exist_ok=True)
                         tensors = {f"q.{n}": p.detach() for n, p in q.net.state_dict().items()}
                         save_checkpoint(target / f"q-{key}", tensors,
                                         {"sarsa_eps": sarsa_eps, "reg": reg})
-                screen = evaluate(agent, self.screen_episodes, _FixedQAttack(q, self.seed), eps,
-                                  seed=self.screen_seed)
-                self.screened[key] = screen.stats.mean
-                if best is None or screen.stats.mean < best[0]:
-                    best = (screen.stats.mean, q)
+                if key in screened:
+                    mean = screened[key]
+                else:
+                    mean = evaluate(agent, self.screen_episodes, _FixedQAttack(q, self.seed), eps,
+                                    seed=self.screen_seed).stats.mean
+                self.screened[key] = mean
+                if best is None or mean < best[0]:
+                    best = (mean, q)
         assert best is not None
         self.q = best[1]
         if target is not None:
             atomic_write_text(target / "screening.json", json.dumps(self.screened, indent=1))
+
+    @staticmethod
+    def _cached_screening(target: Path | None, keys: list[str]) -> dict[str, float]:
+        """Screened returns saved with the cached Q functions (empty if any is missing)."""
+        try:
+            saved = json.loads((target / "screening.json").read_text()) if target else {}
+        except (OSError, json.JSONDecodeError):
+            return {}
+        ok = isinstance(saved, dict) and all(isinstance(saved.get(k), float) for k in keys)
+        return {k: saved[k] for k in keys} if ok else {}
 
     def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
         if self.q is None:
