@@ -194,6 +194,36 @@ def list_() -> None:
     console.print(table)
 
 
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run directories, each evaluated by `robustpo attack RUN --attacks all`.")],
+    markdown: Annotated[Path | None, typer.Option(
+        help="Also write the table as markdown here.")] = None,
+) -> None:
+    """Natural and worst-case returns of many agents grouped by method, median agent (median
+    worst-case return) marked, as robust-RL papers report them."""
+    from .checkpoint import atomic_write_text
+    from .compare import group, markdown_table, median_agent, read_agent
+
+    rows = [read_agent(d) for d in run_dirs]
+    attacks = list(dict.fromkeys(a for r in rows for a in r.attacks))
+    table = Table(title="Mean return per agent; the median agent of each method in bold")
+    for col in ["env", "method", "seed", "natural", *attacks, "worst", "by", "drop"]:
+        table.add_column(col, justify="left" if col in ("env", "method", "by") else "right")
+    for (env, method), members in group(rows).items():
+        median = median_agent(members)
+        for r in members:
+            table.add_row(env, method, str(r.seed), f"{r.natural:.0f}",
+                          *(f"{r.attacks[a]:.0f}" if a in r.attacks else "–" for a in attacks),
+                          f"{r.worst[1]:.0f}", r.worst[0], f"{r.drop:+.0%}",
+                          style="bold" if r is median else None)
+    console.print(table)
+    if markdown is not None:
+        atomic_write_text(markdown, markdown_table(rows) + "\n")
+        console.print(f"Wrote {markdown}")
+
+
 DEMO_ATTACKS = ["random", "critic", "mad"]
 
 

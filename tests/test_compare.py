@@ -1,0 +1,57 @@
+"""Grouping agents by method and picking the median agent by worst-case return."""
+
+import json
+
+import pytest
+import yaml
+
+from robustpo.compare import markdown_table, median_agent, read_agent
+from robustpo.errors import CheckpointError
+
+from .test_cli import run_cli
+
+
+def make_run(tmp_path, name, algo, seed, natural, attacks, kappa=1.0):
+    run = tmp_path / name
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(
+        {"algo": algo, "env": "Hopper-v5", "seed": seed, "kappa": kappa}))
+    (run / "attack.json").write_text(json.dumps({
+        "env": "Hopper-v5", "eps": 0.075, "episodes": 50, "natural": {"mean": natural},
+        "attacks": {k: {"mean": v} for k, v in attacks.items()}}))
+    return run
+
+
+def test_median_agent_is_the_median_worst_case_not_the_median_natural(tmp_path):
+    seeds = [(0, 3000, 2500, 900), (1, 3600, 1200, 2000), (2, 3300, 3000, 3100)]
+    rows = [read_agent(make_run(tmp_path, f"s{s}", "barppo", s, nat, {"mad": m, "rs": r}))
+            for s, nat, m, r in seeds]
+    # worst: s0 900 (rs), s1 1200 (mad), s2 3000 (mad); median natural would be s2
+    assert [r.worst for r in rows] == [("rs", 900), ("mad", 1200), ("mad", 3000)]
+    assert median_agent(rows).seed == 1
+    assert median_agent(rows[:2]).seed == 0  # lower median for an even count
+    assert rows[0].drop == pytest.approx((900 - 3000) / 3000)
+
+
+def test_markdown_groups_methods_and_marks_the_median(tmp_path):
+    runs = [make_run(tmp_path, "ppo", "ppo", 0, 3600, {"mad": 1000, "rs": 700}),
+            make_run(tmp_path, "arpo0", "carppo", 0, 1000, {"mad": 900, "rs": 800}, kappa=0.0),
+            make_run(tmp_path, "arpo1", "carppo", 1, 1200, {"mad": 950, "rs": 1100}, kappa=0.0),
+            make_run(tmp_path, "car", "carppo", 0, 3000, {"mad": 2000, "rs": 1500})]
+    table = markdown_table([read_agent(r) for r in runs]).splitlines()
+    assert table[0].startswith("| env | method | seed | natural | mad | rs | worst |")
+    methods = [line.split(" | ")[1] for line in table[2:]]
+    assert methods == ["PPO", "CAR-PPO (no guidance)", "CAR-PPO (no guidance)", "CAR-PPO"]
+    assert "| 0 (median) |" in table[3] and "**800.0** (rs)" in table[3]
+    assert "**" not in table[2] + table[4] + table[5]  # single agents and non-median rows
+
+
+def test_missing_or_corrupt_results_say_what_to_run(tmp_path):
+    run = make_run(tmp_path, "r", "ppo", 0, 1.0, {"mad": 0.5})
+    (run / "attack.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="is not a robustpo attack result"):
+        read_agent(run)
+    (run / "attack.json").unlink()
+    code, out = run_cli("compare", str(run))
+    assert code == 2 and "Traceback" not in out
+    assert f"robustpo attack {run} --attacks all" in " ".join(out.split())
