@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from robustpo.agent import load_agent
 from robustpo.attacks import make_attack
 from robustpo.evaluate import evaluate
@@ -34,6 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.cache is not None and args.cache.exists() and any(args.cache.iterdir()):
         parser.error(f"--cache {args.cache} is not empty; the timing needs untrained attackers")
+    torch.set_num_threads(1)  # as `robustpo attack` does
     agent = load_agent(args.run_dir)
     eps = float(read_run_config(args.run_dir)["attack_eps"])
     start = time.perf_counter()

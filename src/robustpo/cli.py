@@ -21,6 +21,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _one_torch_thread() -> None:
+    """Use one intra-op thread, as training does (``torch_threads``). robustpo's networks are
+    64-64 MLPs: two threads are no faster on an idle machine, and up to 10x slower when other
+    processes share the cores (idle OpenMP threads spin), as measured on the 2-core VM."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @app.command()
 def train(
     algo: Annotated[str, typer.Option(help="Algorithm (see `robustpo list`).")] = "ppo",
@@ -83,6 +92,7 @@ def eval_(
     seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
 ) -> None:
     """Evaluate a trained agent: natural return, and the return under the attack."""
+    _one_torch_thread()
     from .report import print_results, write_csv, write_json
 
     results = _run_eval(run_dir, episodes, [a.strip() for a in attack.split(",")], eps, seed)
@@ -117,6 +127,7 @@ def attack(
 ) -> None:
     """Attack a trained agent with a suite of attacks: natural return, the return under each
     attack, and the worst case (or a robustness curve over --eps-sweep)."""
+    _one_torch_thread()
     import json
 
     from .agent import load_agent
@@ -244,6 +255,7 @@ def demo(
 ) -> None:
     """The main job on defaults: train BAR-PPO on Hopper-v5 briefly, then attack it beside the
     zoo's PPO agent (natural return, random, critic and MAD attacks at eps 0.075)."""
+    _one_torch_thread()
     import json
 
     from .agent import load_agent
