@@ -30,6 +30,7 @@ def test_median_agent_is_the_median_worst_case_not_the_median_natural(tmp_path):
     assert [r.worst for r in rows] == [("rs", 900), ("mad", 1200), ("mad", 3000)]
     assert median_agent(rows).seed == 1
     assert median_agent(rows[:2]).seed == 0  # lower median for an even count
+    assert {r.method for r in rows} == {"BAR-PPO (kappa 1)"}
     assert rows[0].drop == pytest.approx((900 - 3000) / 3000)
 
 

@@ -54,12 +54,16 @@ class AgentRow:
 
 
 def method_name(config: dict) -> str:
-    """Display name of a run's method; robust methods with ``kappa == 0`` are marked as
-    having no SPO guidance (CAR-PPO then is ARPO of the BARPO paper)."""
+    """Display name of a run's method. CAR-PPO and BAR-PPO with ``kappa == 0`` are marked as
+    having no SPO guidance (CAR-PPO then is ARPO of the BARPO paper); BAR-PPO otherwise shows
+    its kappa, so that agents of a kappa search fall in separate groups."""
     algo = str(config["algo"])
     name = METHOD_NAMES.get(algo, algo)
-    if algo in ("carppo", "barppo") and float(config.get("kappa", 1.0)) == 0.0:
+    kappa = float(config.get("kappa", 1.0))
+    if algo in ("carppo", "barppo") and kappa == 0.0:
         name += " (no guidance)"
+    elif algo == "barppo":
+        name += f" (kappa {kappa:g})"
     return name
 
 
