@@ -129,6 +129,8 @@ def test_closed_form_input_gradients_match_autograd():
     ("ppo", {}), ("sappo", {"kappa": 0.7}), ("barppo", {"kappa": 0.5}),
     ("barppo", {"kappa": 0.0}), ("carppo", {"kappa": 1.0, "car_reg": 0.3, "car_lambda": 2.0}),
     ("carppo", {"kappa": 0.0, "car_reg": 1.0, "car_lambda": 0.5}),
+    ("barppo", {"kappa": 0.3, "robust_std_grad": "clean"}),
+    ("carppo", {"kappa": 1.0, "car_reg": 0.3, "car_lambda": 2.0, "robust_std_grad": "clean"}),
 ])
 def test_closed_form_policy_gradient_matches_autograd(algo, kw):
     actor, batch = minibatch(5)
@@ -142,6 +144,29 @@ def test_closed_form_policy_gradient_matches_autograd(algo, kw):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     if algo != "ppo":
         assert float(fast.kl) > 0 and float(fast.inner) != 0
+
+
+@pytest.mark.parametrize("analytic", [True, False])
+def test_clean_std_grad_moves_the_mean_gradient_only(analytic):
+    # BAR-PPO without guidance: with robust_std_grad = clean, the log-std gradient is the
+    # clean PPO one; the mean-network gradient and the loss are the perturbed ones.
+    actor, batch = minibatch(7)
+
+    def grads(algo, **kw):
+        step = objective(algo, 2, kappa=0.0, **kw).step(actor, *batch, eps=0.1,
+                                                          analytic=analytic)
+        if analytic:
+            return step.loss.detach(), step.grads
+        return step.loss.detach(), torch.autograd.grad(step.loss, list(actor.parameters()))
+
+    ppo_loss, ppo = grads("ppo")
+    lit_loss, literal = grads("barppo")
+    cln_loss, clean = grads("barppo", robust_std_grad="clean")
+    torch.testing.assert_close(clean[0], ppo[0])
+    assert not torch.allclose(literal[0], ppo[0])
+    for a, b in zip(clean[1:], literal[1:]):
+        torch.testing.assert_close(a, b)
+    assert float(cln_loss) == pytest.approx(float(lit_loss)) != pytest.approx(float(ppo_loss))
 
 
 def test_eps_ramps_linearly_over_the_first_three_quarters():

@@ -21,6 +21,7 @@ from .errors import ConfigError, UnknownNameError
 
 ALGORITHMS = ("ppo", "sappo", "carppo", "barppo")
 INNER_SOLVERS = ("sgld", "pgd")
+ROBUST_STD_GRADS = ("perturbed", "clean")
 
 
 @dataclass
@@ -39,6 +40,10 @@ class PPOConfig:
     ``sgld_beta``). ``kappa`` is SA-PPO's KL-regulariser weight, and for CAR-PPO and BAR-PPO
     the weight of the clean PPO surrogate (SPO guidance); ``car_reg`` and ``car_lambda`` are
     CAR-PPO's robust-loss weight and soft-weighting temperature (REFERENCE section 3).
+    ``robust_std_grad`` says where the robust surrogate's log-std gradient is taken: at the
+    perturbed states (``perturbed``, the literal loss, as in CAR-RL's code) or at the clean
+    states (``clean``): the log-std is state-independent, so an observation perturbation
+    cannot move it, and the literal form inflates it (docs/results.md, "sigma inflation").
     """
 
     algo: str = "ppo"
@@ -72,6 +77,7 @@ class PPOConfig:
     car_lambda: float = 1000.0
     inner_solver: str = "sgld"
     inner_steps: int = 10
+    robust_std_grad: str = "perturbed"
     sgld_beta: float = 1e-5
     checkpoint_every: int = 10
     keep_checkpoints: int = 3
@@ -133,6 +139,11 @@ class PPOConfig:
             raise ConfigError(
                 f"inner_solver must be one of {', '.join(INNER_SOLVERS)}, got "
                 f"{self.inner_solver!r}."
+            )
+        if self.robust_std_grad not in ROBUST_STD_GRADS:
+            raise ConfigError(
+                f"robust_std_grad must be one of {', '.join(ROBUST_STD_GRADS)}, got "
+                f"{self.robust_std_grad!r}."
             )
         for key in ("attack_eps", "kappa", "car_reg", "sgld_beta"):
             if not getattr(self, key) >= 0:

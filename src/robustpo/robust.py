@@ -21,6 +21,11 @@ observations and ``s*`` the inner solver's point of the eps-ball around them:
   pi(.|s'))`` by SGLD (the weakened inner adversary); the loss is ``mean_i L_i(s*_i) + kappa *
   mean_i L_i(s_i)`` (SPO guidance), the inner solution held fixed (no second-order terms).
 
+With ``robust_std_grad = clean`` the perturbed terms ``L_i(s*_i)`` take their log-std
+gradient at the clean states instead (value and mean-network gradient unchanged): the log-std
+is state-independent, and the literal form's ratio against ``pi_old(a_i | s_i)`` at shifted
+means keeps pushing it up (docs/results.md, "sigma inflation").
+
 The value function always regresses on clean states. The entropy bonus (``entropy_coef``)
 is added once. Both the closed-form gradients (default) and an autograd reference
 (``analytic_grads = false``) are provided; ``tests/test_robust.py`` checks they agree.
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import PPOConfig
-from .nets import GaussianActor
+from .nets import LOG_2PI, GaussianActor
 from .perturb import check_in_ball, pgd, sgld
 from .ppo_loss import Surrogate, clipped_surrogate
 
@@ -209,7 +214,8 @@ class PolicyObjective:
 
         def add_surrogate(s: Surrogate, weights: torch.Tensor | float) -> None:
             nonlocal log_std_grad, mean_grads
-            log_std_grad = s.log_std_grad(weights) + log_std_grad
+            std_at = clean if s is robust and cfg.robust_std_grad == "clean" else s
+            log_std_grad = std_at.log_std_grad(weights) + log_std_grad
             grads = net.backward(s.cache, s.mean_grad(weights))
             mean_grads = grads if mean_grads is None else _add(mean_grads, grads)
 
@@ -254,18 +260,26 @@ class PolicyObjective:
         cfg = self.cfg
         clean_mean = actor(obs)
 
-        def surrogate(mean: torch.Tensor) -> torch.Tensor:
-            log_probs = actor.log_prob(mean, actions)
+        def surrogate(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+            z = (actions - mean) * torch.exp(-log_std)
+            log_probs = -0.5 * (z * z).sum(-1) - log_std.sum() - 0.5 * LOG_2PI * mean.shape[-1]
             return clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)[0]
 
-        clean = surrogate(clean_mean).mean()
+        def robust_surrogate(mean: torch.Tensor) -> torch.Tensor:
+            if cfg.robust_std_grad == "perturbed":
+                return surrogate(mean, actor.log_std)
+            # The value at the perturbed mean, the log-std gradient at the clean one.
+            at_clean = surrogate(clean_mean.detach(), actor.log_std)
+            return surrogate(mean, actor.log_std.detach()) + at_clean - at_clean.detach()
+
+        clean = surrogate(clean_mean, actor.log_std).mean()
         if perturbed is None:
             return clean
         robust_mean = actor(perturbed)
         if cfg.algo == "barppo":
-            return surrogate(robust_mean).mean() + cfg.kappa * clean
+            return robust_surrogate(robust_mean).mean() + cfg.kappa * clean
         if cfg.algo == "carppo":
-            per_sample = surrogate(robust_mean)
+            per_sample = robust_surrogate(robust_mean)
             weights = car_weights(per_sample, cfg.car_lambda)
             return cfg.kappa * clean + cfg.car_reg * (weights * per_sample).sum()
         z = (robust_mean - clean_mean.detach()) * torch.exp(-actor.log_std.detach())
