@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from robustpo.compare import markdown_table, median_agent, read_agent
+from robustpo.compare import markdown_table, median_agent, method_name, read_agent
 from robustpo.errors import CheckpointError
 
 from .test_cli import run_cli
@@ -56,3 +56,11 @@ def test_missing_or_corrupt_results_say_what_to_run(tmp_path):
     code, out = run_cli("compare", str(run))
     assert code == 2 and "Traceback" not in out
     assert f"robustpo attack {run} --attacks all" in " ".join(out.split())
+
+
+def test_method_name_marks_guidance_kappa_and_clean_std():
+    assert method_name({"algo": "carppo", "kappa": 0.0}) == "CAR-PPO (no guidance)"
+    assert method_name({"algo": "barppo", "kappa": 0.3}) == "BAR-PPO (kappa 0.3)"
+    assert (method_name({"algo": "barppo", "kappa": 0.3, "robust_std_grad": "clean"})
+            == "BAR-PPO (kappa 0.3, clean-std)")
+    assert method_name({"algo": "sappo", "kappa": 1.0, "robust_std_grad": "clean"}) == "SA-PPO"

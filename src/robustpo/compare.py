@@ -56,15 +56,20 @@ class AgentRow:
 def method_name(config: dict) -> str:
     """Display name of a run's method. CAR-PPO and BAR-PPO with ``kappa == 0`` are marked as
     having no SPO guidance (CAR-PPO then is ARPO of the BARPO paper); BAR-PPO otherwise shows
-    its kappa, so that agents of a kappa search fall in separate groups."""
+    its kappa, so that agents of a kappa search fall in separate groups. A robust surrogate
+    whose log-std gradient is taken at clean states (``robust_std_grad: clean``) adds
+    "clean-std"."""
     algo = str(config["algo"])
     name = METHOD_NAMES.get(algo, algo)
     kappa = float(config.get("kappa", 1.0))
+    tags = []
     if algo in ("carppo", "barppo") and kappa == 0.0:
-        name += " (no guidance)"
+        tags.append("no guidance")
     elif algo == "barppo":
-        name += f" (kappa {kappa:g})"
-    return name
+        tags.append(f"kappa {kappa:g}")
+    if algo in ("carppo", "barppo") and config.get("robust_std_grad") == "clean":
+        tags.append("clean-std")
+    return name + (f" ({', '.join(tags)})" if tags else "")
 
 
 def read_agent(run_dir: Path) -> AgentRow:
