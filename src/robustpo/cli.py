@@ -17,8 +17,10 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Adversarially robust deep RL for continuous control: train, attack, evaluate.",
 )
-console = Console()
-err_console = Console(stderr=True)
+# Piped or logged output keeps whole table rows (rich would squeeze them to 80 columns).
+_WIDTH = None if sys.stdout.isatty() else 200
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def _one_torch_thread() -> None:
