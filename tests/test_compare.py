@@ -58,9 +58,12 @@ def test_missing_or_corrupt_results_say_what_to_run(tmp_path):
     assert f"robustpo attack {run} --attacks all" in " ".join(out.split())
 
 
-def test_method_name_marks_guidance_kappa_and_clean_std():
+def test_method_name_marks_guidance_kappa_clean_std_and_layout():
     assert method_name({"algo": "carppo", "kappa": 0.0}) == "CAR-PPO (no guidance)"
     assert method_name({"algo": "barppo", "kappa": 0.3}) == "BAR-PPO (kappa 0.3)"
     assert (method_name({"algo": "barppo", "kappa": 0.3, "robust_std_grad": "clean"})
             == "BAR-PPO (kappa 0.3, clean-std)")
     assert method_name({"algo": "sappo", "kappa": 1.0, "robust_std_grad": "clean"}) == "SA-PPO"
+    assert method_name({"algo": "ppo", "num_envs": 8, "rollout_steps": 256}) == "PPO"
+    assert (method_name({"algo": "barppo", "kappa": 0.3, "num_envs": 1, "rollout_steps": 2048})
+            == "BAR-PPO (kappa 0.3, 1 env x 2048)")

@@ -13,9 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import PPOConfig
 from .errors import CheckpointError
 from .rundir import read_run_config
 
+DEFAULT_LAYOUT = (PPOConfig.num_envs, PPOConfig.rollout_steps)
 METHOD_NAMES = {"ppo": "PPO", "sappo": "SA-PPO", "carppo": "CAR-PPO", "barppo": "BAR-PPO"}
 
 
@@ -58,7 +60,8 @@ def method_name(config: dict) -> str:
     having no SPO guidance (CAR-PPO then is ARPO of the BARPO paper); BAR-PPO otherwise shows
     its kappa, so that agents of a kappa search fall in separate groups. A robust surrogate
     whose log-std gradient is taken at clean states (``robust_std_grad: clean``) adds
-    "clean-std"."""
+    "clean-std". A rollout layout other than the default 8 environments x 256 steps (e.g. the
+    reference code bases' 1 x 2048) is named too, so that such agents get their own median."""
     algo = str(config["algo"])
     name = METHOD_NAMES.get(algo, algo)
     kappa = float(config.get("kappa", 1.0))
@@ -69,6 +72,10 @@ def method_name(config: dict) -> str:
         tags.append(f"kappa {kappa:g}")
     if algo in ("carppo", "barppo") and config.get("robust_std_grad") == "clean":
         tags.append("clean-std")
+    layout = (int(config.get("num_envs", DEFAULT_LAYOUT[0])),
+              int(config.get("rollout_steps", DEFAULT_LAYOUT[1])))
+    if layout != DEFAULT_LAYOUT:
+        tags.append(f"{layout[0]} env x {layout[1]}")
     return name + (f" ({', '.join(tags)})" if tags else "")
 
 
