@@ -7,13 +7,20 @@ Python API (mirrors the command line)::
     agent = robustpo.load_agent("runs/hopper")
     action = agent.act(obs)                       # raw observation in, action out
     res = robustpo.evaluate(agent, episodes=50, attack="random", eps=0.075)
+
+Layout: ``core`` (networks, Gaussian algebra, normalisation, GAE, eps-ball solvers, IBP,
+environments), ``config`` (config sections), ``io`` (checkpoints, run directories),
+``agents`` (agents, the Stable-Baselines3 adapter), ``adversaries`` (training methods),
+``learners`` (PPO), ``training`` (presets, driver, callbacks), ``evaluation`` (the episode
+protocol), ``attacks`` (observation attacks), ``results`` (suites, tables, comparisons).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
-from .agent import Agent, load_agent
-from .evaluate import EvalResult, ReturnStats, evaluate
-from .train import TrainResult, train
+from .agents.agent import Agent, load_agent
+from .evaluation.episodes import EvalResult, ReturnStats
+from .results.suite import evaluate
+from .training.driver import TrainResult, train
 
 __all__ = [
     "Agent", "EvalResult", "ReturnStats", "TrainResult", "__version__", "evaluate",

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import RobustpoError
+from .errors import ConfigError, RobustpoError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -39,20 +39,32 @@ def train(
     steps: Annotated[int | None, typer.Option(help="Environment steps (default: preset).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
-    preset: Annotated[str | None, typer.Option(help="Preset name or YAML file.")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="Preset name, YAML file, or 'defaults' (default: the bundled <algo>-<env>).")] = None,
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a config key: --set policy_lr=1e-4 (repeatable).")] = None,
+        "--set", help="Override a config key: --set policy_lr=1e-4 or ppo.policy_lr=1e-4 "
+                      "(repeatable).")] = None,
     resume: Annotated[Path | None, typer.Option(
         help="Continue an interrupted run from its newest checkpoint.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    dry_run: Annotated[bool, typer.Option(
+        help="Print the resolved config and where each value came from; train nothing.")
+    ] = False,
 ) -> None:
     """Train an agent; leaves a run directory with config, logs, checkpoints and the agent."""
-    from .config import parse_set_options
-    from .train import train as run_training
+    from .training.presets import parse_set_options
+
+    overrides = parse_set_options(set_ or [])
+    if steps is not None and steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {steps}.")
+    if dry_run:
+        _print_config(algo, env, preset, overrides, seed, steps)
+        return
+    from .training.driver import train as run_training
 
     result = run_training(
         algo, env, steps=steps, seed=seed, out=out, preset=preset,
-        overrides=parse_set_options(set_ or []), resume=resume, progress=progress,
+        overrides=overrides, resume=resume, progress=progress,
     )
     console.print(
         f"Trained {result.global_step:,} steps ({result.iterations} iterations). "
@@ -60,22 +72,45 @@ def train(
     )
 
 
-def _run_eval(
-    run_dir: Path, episodes: int, attacks: list[str], eps: float | None, seed: int
-) -> list:
-    from .agent import load_agent
-    from .evaluate import evaluate
+def _print_config(algo: str, env: str, preset: str | None, overrides: dict, seed: int | None,
+                  steps: int | None) -> None:
+    from .training.presets import describe, resolve_config_with_sources
 
-    agent = load_agent(run_dir)
-    if eps is None:
-        eps = _default_eps(run_dir)
-    names = ["none"] + [a for a in attacks if a != "none"]
-    results = []
-    for name in names:
-        with console.status(f"{agent.env_id}: {episodes} episodes, attack {name}"):
-            results.append(evaluate(agent, episodes, name, 0.0 if name == "none" else eps,
-                                    seed=seed))
-    return results
+    cfg, sources = resolve_config_with_sources(algo, env, preset=preset, overrides=overrides,
+                                               seed=seed, total_steps=steps)
+    table = Table(title=f"Resolved config: {algo} on {env} ({cfg.ppo.iterations} iterations)")
+    for col in ("key", "value", "from", "meaning"):
+        table.add_column(col, overflow="fold")
+    for row in describe(cfg, sources):
+        table.add_row(*row)
+    console.print(table)
+
+
+def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float] = ()) -> None:
+    """Reject bad --episodes / --eps values before any work starts."""
+    from .evaluation.episodes import check_eval_args
+
+    for e in [0.0 if eps is None else eps, *eps_values]:
+        check_eval_args(episodes, e)
+
+
+def _agent_eps(agent, what: str) -> float:
+    """The default attack eps: the agent's own, else its task's preset eps (said aloud).
+
+    Raises:
+        ConfigError: neither is known; the user must pass --eps.
+    """
+    if agent.attack_eps is not None:
+        return agent.attack_eps
+    from .training.presets import preset_names, resolve_config
+
+    if f"ppo-{agent.env_id}" not in preset_names():
+        raise ConfigError(f"{what} records no attack eps and {agent.env_id} has no preset eps; "
+                          f"pass --eps E (normalised observation units).")
+    eps = resolve_config("ppo", agent.env_id).attack_eps
+    console.print(f"{what} records no attack eps: using {eps:g}, robustpo's preset eps for "
+                  f"{agent.env_id}.")
+    return eps
 
 
 @app.command("eval")
@@ -83,10 +118,10 @@ def eval_(
     run_dir: Annotated[Path, typer.Argument(help="Run directory, agent.json or checkpoint.")],
     episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
     attack: Annotated[str, typer.Option(
-        help="Attack name (none, random, critic, mad, sarl, paad; see `robustpo list`) or a "
-             "comma-separated list.")] = "none",
+        help="Attack name (none, random, critic, mad, rs, sarl, paad; see `robustpo list`) or "
+             "a comma-separated list.")] = "none",
     eps: Annotated[float | None, typer.Option(
-        help="l_inf radius on normalised observations (default: the run's preset eps).")] = None,
+        help="l_inf radius on normalised observations (default: the agent's eps).")] = None,
     json_: Annotated[Path | None, typer.Option(
         "--json", help="Write results as JSON here (default RUN_DIR/eval.json).")] = None,
     csv: Annotated[Path | None, typer.Option(
@@ -95,11 +130,20 @@ def eval_(
 ) -> None:
     """Evaluate a trained agent: natural return, and the return under the attack."""
     _one_torch_thread()
-    from .report import print_results, write_csv, write_json
+    from .agents.agent import load_agent
+    from .results.suite import resolve_attack_names, run_suite
+    from .results.tables import print_results, write_csv, write_json
 
-    results = _run_eval(run_dir, episodes, [a.strip() for a in attack.split(",")], eps, seed)
-    print_results(results, f"{results[0].env}: {run_dir}")
+    _check_eval_values(episodes, eps)
+    names = resolve_attack_names(attack) if attack.strip() not in ("", "none") else []
+    agent = load_agent(run_dir)
     base = run_dir if run_dir.is_dir() else run_dir.parent
+    if eps is None:
+        eps = _agent_eps(agent, str(run_dir)) if names else 0.0
+    with console.status(f"{agent.env_id}: {episodes} episodes, attacks {', '.join(names)}"):
+        suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks")
+    results = [suite.natural, *suite.attacks.values()]
+    print_results(results, f"{agent.env_id}: {run_dir}")
     json_path, csv_path = json_ or base / "eval.json", csv or base / "eval.csv"
     write_json(results, json_path, {"run": str(run_dir)})
     write_csv(results, csv_path)
@@ -113,7 +157,7 @@ def attack(
     attacks: Annotated[str, typer.Option(
         help="'all' or a comma-separated list of attack names (see `robustpo list`).")] = "all",
     eps: Annotated[float | None, typer.Option(
-        help="l_inf radius on normalised observations (default: the run's preset eps).")] = None,
+        help="l_inf radius on normalised observations (default: the agent's eps).")] = None,
     eps_sweep: Annotated[str | None, typer.Option(
         help="Comma-separated eps values for a robustness curve, e.g. 0,0.025,0.05.")] = None,
     episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
@@ -132,16 +176,16 @@ def attack(
     _one_torch_thread()
     import json
 
-    from .agent import load_agent
-    from .checkpoint import atomic_write_text
-    from .errors import ConfigError
-    from .report import curve_table, suite_table, write_curve_csv
-    from .suite import resolve_attack_names, robustness_curve, run_suite
+    from .agents.agent import load_agent
+    from .io.checkpoint import atomic_write_text
+    from .results.suite import resolve_attack_names, robustness_curve, run_suite
+    from .results.tables import curve_table, suite_table, write_curve_csv
 
     names = resolve_attack_names(attacks)
+    eps_values = _parse_eps_sweep(eps_sweep) if eps_sweep is not None else []
+    _check_eval_values(episodes, eps, eps_values)
     if sb3 is not None:
-        from .config import resolve_config
-        from .sb3 import load_sb3_victim
+        from .agents.sb3 import load_sb3_victim
 
         if env is None or run_dir is not None:
             raise ConfigError("--sb3 needs --env ENV_ID and no RUN_DIR, e.g. `robustpo attack "
@@ -150,21 +194,15 @@ def attack(
         base = sb3.parent / f"{sb3.stem}-robustpo"  # learned attackers and tables go here
         base.mkdir(parents=True, exist_ok=True)
         run_dir = sb3
-        if eps is None:
-            eps = resolve_config("ppo", env).attack_eps
-            console.print(f"eps not given: using {eps:g}, robustpo's preset eps for {env}, on "
-                          f"the model's {'normalised' if vecnormalize else 'raw'} observations.")
+        what = (f"The Stable-Baselines3 model (eps applies to its "
+                f"{'normalised' if vecnormalize else 'raw'} observations)")
     elif run_dir is None:
         raise ConfigError("Give a RUN_DIR, or --sb3 MODEL.zip --env ENV_ID.")
     else:
         agent = load_agent(run_dir)
         base = run_dir if run_dir.is_dir() else run_dir.parent
+        what = str(run_dir)
     if eps_sweep is not None:
-        try:
-            eps_values = [float(e) for e in eps_sweep.split(",") if e.strip()]
-        except ValueError:
-            raise ConfigError(f"--eps-sweep expects numbers separated by commas, got "
-                              f"{eps_sweep!r}.") from None
         with console.status(f"{agent.env_id}: robustness curve over {len(eps_values)} eps"):
             curve = robustness_curve(agent, names, eps_values, episodes, seed,
                                      base / "attacks")
@@ -174,7 +212,7 @@ def attack(
         write_curve_csv(curve, json_path.with_suffix(".csv"))
     else:
         if eps is None:
-            eps = _default_eps(run_dir)
+            eps = _agent_eps(agent, what)
         with console.status(f"{agent.env_id}: {len(names)} attacks x {episodes} episodes"):
             suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks")
         console.print(suite_table(suite, f"{agent.env_id}: {run_dir}"))
@@ -183,23 +221,30 @@ def attack(
     console.print(f"Wrote {json_path}")
 
 
-def _default_eps(run_dir: Path) -> float:
-    from .rundir import read_run_config
-
-    return float(read_run_config(run_dir).get("attack_eps", 0.0)) if run_dir.is_dir() else 0.0
+def _parse_eps_sweep(text: str) -> list[float]:
+    try:
+        values = [float(e) for e in text.split(",") if e.strip()]
+    except ValueError:
+        raise ConfigError(f"--eps-sweep expects numbers separated by commas, got "
+                          f"{text!r}.") from None
+    if not values:
+        raise ConfigError("--eps-sweep needs at least one eps, e.g. 0,0.05,0.1.")
+    return values
 
 
 @app.command("list")
 def list_() -> None:
     """List algorithms, environments, attacks and presets."""
+    from .adversaries import method_class, method_names
     from .attacks import attack_descriptions
-    from .config import ALGORITHMS, preset_names
-    from .envs import continuous_env_ids
+    from .core.envs import continuous_env_ids
+    from .training.presets import preset_names
 
     table = Table(title="robustpo")
     table.add_column("kind")
     table.add_column("names")
-    table.add_row("algorithms", ", ".join(ALGORITHMS))
+    table.add_row("algorithms", "\n".join(f"{m}: {method_class(m).description}"
+                                          for m in method_names()))
     table.add_row("environments", ", ".join(continuous_env_ids())
                   + " (and any Gymnasium id with Box spaces)")
     table.add_row("attacks", "\n".join(f"{k}: {v}" for k, v in attack_descriptions().items()))
@@ -216,22 +261,11 @@ def compare(
 ) -> None:
     """Natural and worst-case returns of many agents grouped by method, median agent (median
     worst-case return) marked, as robust-RL papers report them."""
-    from .checkpoint import atomic_write_text
-    from .compare import group, markdown_table, median_agent, read_agent
+    from .io.checkpoint import atomic_write_text
+    from .results.compare import markdown_table, read_agent, rich_table
 
     rows = [read_agent(d) for d in run_dirs]
-    attacks = list(dict.fromkeys(a for r in rows for a in r.attacks))
-    table = Table(title="Mean return per agent; the median agent of each method in bold")
-    for col in ["env", "method", "seed", "natural", *attacks, "worst", "by", "drop"]:
-        table.add_column(col, justify="left" if col in ("env", "method", "by") else "right")
-    for (env, method), members in group(rows).items():
-        median = median_agent(members)
-        for r in members:
-            table.add_row(env, method, str(r.seed), f"{r.natural:.0f}",
-                          *(f"{r.attacks[a]:.0f}" if a in r.attacks else "–" for a in attacks),
-                          f"{r.worst[1]:.0f}", r.worst[0], f"{r.drop:+.0%}",
-                          style="bold" if r is median else None)
-    console.print(table)
+    console.print(rich_table(rows))
     if markdown is not None:
         atomic_write_text(markdown, markdown_table(rows) + "\n")
         console.print(f"Wrote {markdown}")
@@ -260,17 +294,16 @@ def demo(
     _one_torch_thread()
     import json
 
-    from .agent import load_agent
-    from .checkpoint import atomic_write_text
-    from .config import resolve_config
-    from .report import comparison_table
-    from .suite import run_suite
-    from .train import train as run_training
+    from .agents.agent import load_agent
+    from .io.checkpoint import atomic_write_text
+    from .results.suite import run_suite
+    from .results.tables import comparison_table
+    from .training.driver import train as run_training
 
     out = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(f"[bold]1/2[/bold] Training BAR-PPO on Hopper-v5 for {steps:,} steps -> {out}")
     result = run_training("barppo", "Hopper-v5", steps=steps, seed=seed, out=out)
-    eps = resolve_config("barppo", "Hopper-v5").attack_eps
+    eps = result.agent.attack_eps
     agents = {f"BAR-PPO, {steps:,} steps (this run)": result.agent}
     zoo = _zoo_agent_dir("ppo-Hopper-v5")
     if zoo is not None:

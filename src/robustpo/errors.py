@@ -56,5 +56,5 @@ class PerturbationOutOfBallError(RobustpoError, AssertionError):
             f"Attack {attack!r} returned a perturbation with l_inf distance {distance:.6g} from "
             f"the clean normalised observation, outside the eps-ball of radius {eps:g} "
             f"(tolerance 1e-5). This is a bug in the attack: its result must be projected "
-            f"with robustpo.perturb.project_linf."
+            f"with robustpo.core.perturb.project_linf."
         )

@@ -2,7 +2,7 @@
 
 An attack maps a batch of clean *normalised* observations to perturbed ones inside the l_inf
 eps-ball (an SA-MDP adversary, Zhang et al. NeurIPS 2020). The evaluation loop checks every
-result with :func:`robustpo.perturb.check_in_ball` and raises if one leaves the ball.
+result with :func:`robustpo.core.perturb.check_in_ball` and raises if one leaves the ball.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from ..errors import UnknownNameError
 
 if TYPE_CHECKING:
-    from ..agent import Agent
+    from ..agents.agent import Agent
 
 
 class ObservationAttack(ABC):

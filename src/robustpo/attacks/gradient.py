@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..objectives import action_difference, negative_value
-from ..perturb import pgd, sgld
+from ..core.objectives import PolicyKL, negative_value
+from ..core.perturb import pgd, sgld
 from .base import ObservationAttack, register
 
 if TYPE_CHECKING:
-    from ..agent import Agent
+    from ..agents.agent import Agent
 
 STEPS = 10  # REFERENCE section 4: 10 steps of size eps/10
 
@@ -25,17 +25,19 @@ class CriticAttack(ObservationAttack):
     description = "PGD minimising the agent's value V(s')"
 
     def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
-        return pgd(negative_value(agent), obs, eps, STEPS, random_start=True,
+        return pgd(negative_value(agent.critic), obs, eps, STEPS, random_start=True,
                    generator=self.generator)
 
 
 @register
 class MADAttack(ObservationAttack):
-    """Maximal action difference: SGLD maximising ``sum(((mu(s') - mu(s)) / sigma)^2)``
-    (Zhang et al. NeurIPS 2020)."""
+    """Maximal action difference: SGLD maximising the policy's KL between s and s',
+    ``0.5 * sum(((mu(s') - mu(s)) / sigma)^2)`` (Zhang et al. NeurIPS 2020)."""
 
     name = "mad"
     description = "SGLD maximising the sigma-scaled action-mean difference"
 
     def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
-        return sgld(action_difference(agent, obs), obs, eps, STEPS, generator=self.generator)
+        with torch.no_grad():
+            clean_mean = agent.actor(obs)
+        return sgld(PolicyKL(agent.actor, clean_mean), obs, eps, STEPS, generator=self.generator)

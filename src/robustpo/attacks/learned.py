@@ -9,15 +9,16 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from ..agent import load_agent
-from ..config import resolve_config
-from ..envs import make_env
+from ..agents.agent import load_agent
+from ..core.envs import make_env
+from ..core.perturb import pgd
 from ..errors import CheckpointError
-from ..perturb import pgd
+from ..learners.ppo import PPOLearner
+from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 
 if TYPE_CHECKING:
-    from ..agent import Agent
+    from ..agents.agent import Agent
 
 
 class AdversaryEnv(gym.Wrapper):
@@ -66,7 +67,8 @@ class AdversaryEnv(gym.Wrapper):
 class LearnedAttack(ObservationAttack):
     """An attack whose adversary is a PPO policy trained on an adversary MDP (``env_class``)
     with reward -r, using the PPO preset of the victim's task for ``steps`` environment steps.
-    A trained adversary is saved in ``cache_dir / f"{name}-eps{eps}"`` when a cache directory
+    (the victim task's PPO preset, or PPO's defaults for a task without one). A trained
+    adversary is saved in ``cache_dir / f"{name}-eps{eps}"`` when a cache directory
     is set (``robustpo attack`` uses ``RUN_DIR/attacks``) and reused there."""
 
     env_class: type[AdversaryEnv] = AdversaryEnv
@@ -78,8 +80,6 @@ class LearnedAttack(ObservationAttack):
         self.adversary: Agent | None = None
 
     def prepare(self, agent: Agent, eps: float) -> None:
-        from ..ppo import PPOLearner
-
         target = self.cache_dir / f"{self.name}-eps{eps:g}" if self.cache_dir else None
         if target is not None and (target / "agent.json").is_file():
             try:
@@ -87,13 +87,13 @@ class LearnedAttack(ObservationAttack):
                 return
             except CheckpointError:
                 pass  # a corrupt cache is retrained below
-        cfg = resolve_config("ppo", agent.env_id, seed=self.seed, total_steps=self.steps)
+        cfg = task_ppo_config(agent.env_id, seed=self.seed, total_steps=self.steps)
         learner = PPOLearner(cfg, env_fn=lambda: self.env_class(agent, eps))
         try:
             with Progress(transient=True) as bar:
                 task = bar.add_task(f"training {self.name} adversary, eps {eps:g}",
-                                    total=cfg.iterations)
-                while learner.iteration < cfg.iterations:
+                                    total=learner.total_iterations)
+                while learner.iteration < learner.total_iterations:
                     learner.step()
                     bar.update(task, completed=learner.iteration)
         finally:

@@ -9,7 +9,7 @@ import torch
 from .base import ObservationAttack, register
 
 if TYPE_CHECKING:
-    from ..agent import Agent
+    from ..agents.agent import Agent
 
 
 @register

@@ -36,20 +36,21 @@ import torch
 import torch.nn.functional as F
 from rich.progress import Progress
 
-from ..checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from ..config import resolve_config
-from ..envs import make_vector_env
+from ..core.envs import make_vector_env
+from ..core.ibp import interval_bounds
+from ..core.nets import MLP
+from ..core.normalization import RewardScaler
+from ..core.perturb import pgd
 from ..errors import CheckpointError
-from ..ibp import interval_bounds
-from ..nets import MLP
-from ..normalization import RewardScaler
-from ..perturb import pgd
+from ..evaluation.episodes import run_episodes
+from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..agent import Agent
+    from ..agents.agent import Agent
 
 STEPS = 10  # PGD steps of eps / 10 (REFERENCE section 4)
 SMALL_GRID = [(0.05, 0.3), (0.05, 3.0), (0.15, 0.3), (0.15, 3.0)]
@@ -91,7 +92,7 @@ def train_sarsa_q(
         progress: a rich progress display to report iterations on.
     """
     torch.manual_seed(seed)
-    cfg = resolve_config("ppo", agent.env_id)
+    cfg = task_ppo_config(agent.env_id).ppo
     q = SarsaQ(agent.obs_dim, agent.act_dim)
     opt = torch.optim.Adam(q.net.parameters(), lr=cfg.value_lr, eps=cfg.adam_eps)
     gen = torch.Generator().manual_seed(seed)
@@ -210,8 +211,6 @@ class RobustSarsaAttack(ObservationAttack):
             return None  # a corrupt or foreign cache entry is retrained
 
     def prepare(self, agent: Agent, eps: float) -> None:
-        from ..evaluate import evaluate
-
         target = self.cache_dir / f"{self.name}-eps{eps:g}" if self.cache_dir else None
         keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # no dots: a
         # checkpoint path takes its suffix after the last one
@@ -231,8 +230,8 @@ class RobustSarsaAttack(ObservationAttack):
                 if key in screened:
                     mean = screened[key]
                 else:
-                    mean = evaluate(agent, self.screen_episodes, _FixedQAttack(q, self.seed), eps,
-                                    seed=self.screen_seed).stats.mean
+                    mean = run_episodes(agent, _FixedQAttack(q, self.seed), eps,
+                                        self.screen_episodes, seed=self.screen_seed).stats.mean
                 self.screened[key] = mean
                 if best is None or mean < best[0]:
                     best = (mean, q)

@@ -1,0 +1,261 @@
+"""Training configuration: the PPO core, the method's own section, run management.
+
+A run's config is a :class:`TrainConfig`: ``algo``, ``env``, ``seed`` and the task's
+``attack_eps`` at the top, then three sections, each a dataclass whose fields document their
+meaning, unit and source (``robustpo train --dry-run`` prints them):
+
+- ``ppo``: :class:`PPOConfig`, the PPO (= SPO) recipe every method of the PPO family shares;
+- ``method``: the training method's section, a subclass of :class:`MethodConfig` declared by
+  the method's training adversary (:mod:`robustpo.adversaries`);
+- ``run``: :class:`RunConfig`, checkpoints and simulator backend (no effect on the result
+  except ``vector_mode`` ``envpool``).
+
+Values are resolved by :mod:`robustpo.training.presets`. In YAML and ``--set``, a key is
+written qualified (``ppo.policy_lr``) or bare when only one section has it (``policy_lr``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..errors import ConfigError
+
+INNER_SOLVERS = ("sgld", "pgd")
+VECTOR_MODES = ("thread", "sync", "async", "envpool")
+
+
+def setting(default: Any, doc: str) -> Any:
+    """A dataclass field with its documentation (meaning, unit, source) in its metadata."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+def field_docs(section: Any) -> dict[str, str]:
+    """``{field name: documentation}`` of a config dataclass (class or instance)."""
+    return {f.name: f.metadata.get("doc", "") for f in fields(section)}
+
+
+@dataclass
+class PPOConfig:
+    """The PPO recipe (Schulman et al. 2017; Engstrom et al. 2020), defaults from REFERENCE
+    section 3 (Hopper). Samples per update are ``num_envs * rollout_steps``."""
+
+    total_steps: int = setting(2_000_000, "environment steps of the whole run (REFERENCE s3: "
+                               "976 iterations x 2048 on Hopper)")
+    num_envs: int = setting(8, "environment copies stepped together; the reference code "
+                            "bases use 1 x 2048, robustpo 8 x 256 for the same batch")
+    rollout_steps: int = setting(256, "steps per copy and iteration")
+    epochs: int = setting(10, "passes over each batch (REFERENCE s3)")
+    minibatches: int = setting(32, "minibatches per pass (REFERENCE s3)")
+    gamma: float = setting(0.99, "discount factor (REFERENCE s3)")
+    gae_lambda: float = setting(0.95, "GAE lambda (Schulman et al. 2016; REFERENCE s3)")
+    clip_eps: float = setting(0.2, "ratio clipping range of the surrogate (REFERENCE s3)")
+    policy_lr: float = setting(3e-4, "Adam learning rate of the policy (REFERENCE s3 table)")
+    value_lr: float = setting(2.5e-4, "Adam learning rate of the value network (REFERENCE s3)")
+    adam_eps: float = setting(1e-5, "Adam epsilon (REFERENCE s3)")
+    anneal_lr: bool = setting(True, "anneal both learning rates linearly to 0 (REFERENCE s3)")
+    value_clip: bool = setting(False, "clip the value update around the old value by "
+                               "clip_eps (OpenAI baselines; off for Hopper, REFERENCE s3)")
+    entropy_coef: float = setting(0.0, "entropy bonus weight (REFERENCE s3: 0; HalfCheetah "
+                                  "1e-4)")
+    norm_adv: bool = setting(True, "normalise advantages per minibatch (as the reference "
+                             "code bases)")
+    max_grad_norm: float | None = setting(None, "global gradient-norm clip; null: none "
+                                          "(the reference code bases do not clip)")
+    analytic_grads: bool = setting(True, "closed-form gradients where the method provides "
+                                   "them (about 3x faster); false: autograd")
+    init_std: float = setting(1.0, "initial policy std, action units (REFERENCE s3: 1.0; "
+                              "HalfCheetah 0.5)")
+    hidden: list[int] = setting([64, 64], "hidden sizes of the tanh policy and "  # noqa: RUF009
+                                "value MLPs (REFERENCE s3)")  # setting() copies the list
+    obs_clip: float = setting(10.0, "bound of the normalised observation (REFERENCE s3)")
+    reward_clip: float = setting(10.0, "bound of the scaled reward (REFERENCE s3)")
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.rollout_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.minibatches
+
+    @property
+    def iterations(self) -> int:
+        return self.total_steps // self.batch_size
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad key."""
+        positive = ["total_steps", "num_envs", "rollout_steps", "epochs", "minibatches",
+                    "policy_lr", "value_lr", "adam_eps", "init_std", "obs_clip", "reward_clip"]
+        check_positive(self, positive, "ppo")
+        for key in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"Config key 'ppo.{key}' must lie in [0, 1], got "
+                                  f"{getattr(self, key)}.")
+        if not 0.0 < self.clip_eps < 1.0:
+            raise ConfigError(f"Config key 'ppo.clip_eps' must lie in (0, 1), got "
+                              f"{self.clip_eps}.")
+        if not self.entropy_coef >= 0:
+            raise ConfigError(f"Config key 'ppo.entropy_coef' must be >= 0, got "
+                              f"{self.entropy_coef}.")
+        if self.batch_size % self.minibatches:
+            raise ConfigError(
+                f"num_envs * rollout_steps = {self.batch_size} is not divisible by minibatches = "
+                f"{self.minibatches}; choose values so that every minibatch has the same size."
+            )
+        if self.iterations < 1:
+            raise ConfigError(
+                f"total_steps = {self.total_steps} is smaller than one PPO batch "
+                f"(num_envs * rollout_steps = {self.batch_size}); raise --steps."
+            )
+        if not self.hidden or any(int(h) <= 0 for h in self.hidden):
+            raise ConfigError(
+                f"hidden must be a non-empty list of positive sizes, got {self.hidden}."
+            )
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ConfigError("max_grad_norm must be > 0, or null to disable gradient clipping.")
+
+
+@dataclass
+class MethodConfig:
+    """Base of a training method's config section (SPO has no field of its own)."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad key (subclasses extend it)."""
+
+
+@dataclass
+class RobustMethodConfig(MethodConfig):
+    """Fields shared by the methods that search the eps-ball during training: the eps
+    schedule and the inner solver (REFERENCE section 3)."""
+
+    eps_ramp: float = setting(0.75, "fraction of the iterations over which the training eps "
+                              "ramps linearly from 0 to attack_eps (REFERENCE s3: 732 of 976)")
+    inner_solver: str = setting("sgld", "inner solver: sgld (noisy sign steps) or pgd "
+                                "(sign steps from a uniform random start)")
+    inner_steps: int = setting(10, "inner solver steps, each eps / inner_steps (REFERENCE s3)")
+    sgld_beta: float = setting(1e-5, "SGLD inverse temperature (SA_PPO code; REFERENCE s3)")
+
+    def validate(self) -> None:
+        if not 0.0 <= self.eps_ramp <= 1.0:
+            raise ConfigError(f"Config key 'method.eps_ramp' must lie in [0, 1], got "
+                              f"{self.eps_ramp}.")
+        if self.inner_solver not in INNER_SOLVERS:
+            raise ConfigError(f"Config key 'method.inner_solver' must be one of "
+                              f"{', '.join(INNER_SOLVERS)}, got {self.inner_solver!r}.")
+        check_positive(self, ["inner_steps"], "method")
+        check_nonnegative(self, ["sgld_beta"], "method")
+
+
+@dataclass
+class RunConfig:
+    """Run management: checkpoints, simulator backend, threads."""
+
+    checkpoint_every: int = setting(10, "iterations between checkpoints")
+    keep_checkpoints: int = setting(3, "newest checkpoints kept in RUN/checkpoints")
+    vector_mode: str = setting("thread", "environment backend: thread (default), sync, async "
+                               "(identical trajectories) or envpool (C++, own initial states)")
+    torch_threads: int = setting(1, "torch intra-op threads (1 is fastest for 64-64 MLPs)")
+
+    def validate(self) -> None:
+        check_positive(self, ["checkpoint_every", "keep_checkpoints", "torch_threads"], "run")
+        if self.vector_mode not in VECTOR_MODES:
+            raise ConfigError(f"Config key 'run.vector_mode' must be one of "
+                              f"{', '.join(VECTOR_MODES)}, got {self.vector_mode!r}.")
+
+
+@dataclass
+class TrainConfig:
+    """A run's whole config (module docstring)."""
+
+    algo: str = setting("ppo", "training method (robustpo list)")
+    env: str = setting("Hopper-v5", "Gymnasium environment id")
+    seed: int = setting(0, "random seed: the same seed and config give the same parameters")
+    attack_eps: float = setting(0.075, "the task's l_inf eps-ball radius, normalised "
+                                "observation units: robust methods train against it and "
+                                "attacks use it by default (REFERENCE s3 table)")
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def validate(self) -> TrainConfig:
+        """Check every section; return self. Raises :class:`ConfigError`."""
+        if not (isinstance(self.attack_eps, float) and self.attack_eps >= 0):
+            raise ConfigError(f"Config key 'attack_eps' must be a number >= 0, got "
+                              f"{self.attack_eps!r}.")
+        self.ppo.validate()
+        self.method.validate()
+        self.run.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form: top-level keys, then ``ppo``, ``method`` and ``run`` mappings."""
+        return dataclasses.asdict(self)
+
+
+SECTIONS = ("ppo", "method", "run")
+TOP_LEVEL = ("algo", "env", "seed", "attack_eps")
+
+
+def check_positive(section: Any, keys: list[str], prefix: str) -> None:
+    for key in keys:
+        value = getattr(section, key)
+        if not value > 0:
+            raise ConfigError(f"Config key '{prefix}.{key}' must be > 0, got {value!r}.")
+
+
+def check_nonnegative(section: Any, keys: list[str], prefix: str) -> None:
+    for key in keys:
+        value = getattr(section, key)
+        if not value >= 0:
+            raise ConfigError(f"Config key '{prefix}.{key}' must be >= 0, got {value!r}.")
+
+
+def coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against the dataclass type ``hint``; ints are accepted for floats.
+
+    Raises:
+        ConfigError: the value does not have the field's type.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is list:
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            raise ConfigError(f"Config key {key!r} must be a list of integers, got {value!r}.")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"Config key {key!r} must be true or false, got {value!r}.")
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(
+        f"Config key {key!r} expects {getattr(hint, '__name__', hint)}, got {value!r}."
+    )
+
+
+def field_types(section: type) -> dict[str, Any]:
+    """``{field name: type}`` of a config dataclass, with string annotations resolved."""
+    hints = typing.get_type_hints(section)
+    return {f.name: hints[f.name] for f in fields(section)}

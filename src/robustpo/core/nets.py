@@ -1,0 +1,219 @@
+"""Networks of the agents: the tanh MLP of the PPO recipe (REFERENCE section 3) with its
+closed-form backward pass, the Gaussian and deterministic actors, and the value network.
+
+All networks take *normalised* observations, float32, shape ``(batch, obs_dim)``. Every module
+an agent holds names its kind and constructor arguments (:meth:`spec`), so that an agent of any
+set of modules is saved and rebuilt generically (:data:`MODULE_KINDS`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gaussian import LOG_2PI, gaussian_log_prob
+
+
+class MLP(nn.Module):
+    """Tanh MLP with orthogonal initialisation.
+
+    Hidden layers use gain sqrt(2) and zero biases; the output layer uses ``out_gain`` (0.01 for
+    the policy mean, 1.0 for the value), as in CleanRL and Engstrom et al. 2020.
+
+    Args:
+        in_dim: input size.
+        hidden: hidden layer sizes, e.g. ``(64, 64)``.
+        out_dim: output size.
+        out_gain: orthogonal gain of the output layer.
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, out_gain: float) -> None:
+        super().__init__()
+        sizes = [in_dim, *hidden, out_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+        for i, layer in enumerate(self.layers):
+            last = i == len(self.layers) - 1
+            nn.init.orthogonal_(layer.weight, gain=out_gain if last else math.sqrt(2.0))
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # F.linear directly: these nets are tiny and per-module call overhead dominates.
+        *hidden, last = self.layers
+        for layer in hidden:
+            x = torch.tanh(F.linear(x, layer.weight, layer.bias))
+        return F.linear(x, last.weight, last.bias)
+
+    def forward_cached(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Output and the input of every layer, for :meth:`backward` (call under no_grad)."""
+        inputs = [x]
+        *hidden, last = self.layers
+        for layer in hidden:
+            x = torch.tanh(torch.addmm(layer.bias, x, layer.weight.t()))
+            inputs.append(x)
+        return torch.addmm(last.bias, x, last.weight.t()), inputs
+
+    def backward(self, inputs: list[torch.Tensor], grad_out: torch.Tensor) -> list[torch.Tensor]:
+        """Gradients of a loss with respect to the parameters, by the chain rule.
+
+        Args:
+            inputs: the layer inputs returned by :meth:`forward_cached`.
+            grad_out: d loss / d output, shape ``(batch, out_dim)``.
+
+        Returns:
+            Gradients in the order of ``self.parameters()`` (weight, bias of each layer).
+            Equal to autograd's up to float rounding (``tests/test_ppo_grad.py``).
+        """
+        grads: list[torch.Tensor] = []
+        g = grad_out
+        for i in range(len(self.layers) - 1, -1, -1):
+            x = inputs[i]
+            grads += [g.sum(0), g.t().mm(x)]
+            if i > 0:  # x = tanh(pre-activation): d tanh = 1 - x^2
+                g = g.mm(self.layers[i].weight).mul_(1.0 - x * x)
+        return grads[::-1]
+
+    def input_gradient(self, inputs: list[torch.Tensor], grad_out: torch.Tensor) -> torch.Tensor:
+        """d loss / d input ``(batch, in_dim)`` by the chain rule, for the eps-ball solvers.
+
+        Args as :meth:`backward`. Row i depends on row i of ``grad_out`` only.
+        """
+        g = grad_out
+        for i in range(len(self.layers) - 1, 0, -1):
+            x = inputs[i]
+            g = g.mm(self.layers[i].weight).mul_(1.0 - x * x)
+        return g.mm(self.layers[0].weight)
+
+
+class GaussianActor(nn.Module):
+    """Diagonal Gaussian policy: mean = MLP(s), log-std a state-independent parameter.
+
+    Args:
+        obs_dim: normalised observation size.
+        act_dim: action size.
+        hidden: hidden sizes (64, 64 in REFERENCE section 3).
+        init_std: initial standard deviation of every action dimension (REFERENCE: 1.0, 0.5 for
+            HalfCheetah).
+
+    Actions are in the environment's units, unbounded (the environment loop clips them).
+    """
+
+    kind: ClassVar[str] = "gaussian_actor"
+
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: Sequence[int], init_std: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.hidden = [int(h) for h in hidden]
+        self.mean_net = MLP(obs_dim, hidden, act_dim, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action: the mean, shape ``(batch, act_dim)``."""
+        return self.mean_net(obs)
+
+    def act(self, obs: torch.Tensor, deterministic: bool = True,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+        """The mean, or a sample of N(mean, sigma^2) when not ``deterministic``."""
+        mean = self(obs)
+        if deterministic:
+            return mean
+        noise = torch.randn(mean.shape, generator=generator)
+        return torch.addcmul(mean, self.log_std.exp(), noise)
+
+    def log_prob(self, mean: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Log-density of ``actions`` ``(batch, act_dim)`` under N(mean, std^2); ``(batch,)``."""
+        return gaussian_log_prob(mean, self.log_std, actions)[0]
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the Gaussian, a scalar (the same for every state)."""
+        return (self.log_std + 0.5 * (1.0 + LOG_2PI)).sum()
+
+    def spec(self) -> dict[str, Any]:
+        """Kind and constructor arguments (the initial std is irrelevant once loaded)."""
+        return {"kind": self.kind, "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+                "hidden": self.hidden}
+
+
+class DeterministicActor(nn.Module):
+    """Deterministic policy of the off-policy learners (TD3, Fujimoto et al. 2018): a ReLU MLP
+    with a tanh output rescaled to the action bounds, ``(batch, act_dim)`` in action units.
+
+    It has no sigma; ``log_std`` is a zero buffer so that sigma-scaled objectives (the MAD
+    attack) reduce to the plain squared action change.
+
+    Args:
+        obs_dim, act_dim: sizes; hidden: hidden sizes (256, 256 for TD3).
+        action_low, action_high: bounds of the action space, ``(act_dim,)``.
+    """
+
+    kind: ClassVar[str] = "deterministic_actor"
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int],
+                 action_low: Sequence[float], action_high: Sequence[float]) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.hidden = [int(h) for h in hidden]
+        sizes = [self.obs_dim, *self.hidden, self.act_dim]
+        layers: list[nn.Module] = []
+        for a, b in itertools.pairwise(sizes):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers[-1] = nn.Tanh()
+        self.net = nn.Sequential(*layers)
+        low = torch.as_tensor(action_low, dtype=torch.float32)
+        high = torch.as_tensor(action_high, dtype=torch.float32)
+        self.register_buffer("centre", (high + low) / 2)
+        self.register_buffer("half_range", (high - low) / 2)
+        self.register_buffer("log_std", torch.zeros(self.act_dim))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.centre + self.half_range * self.net(obs)
+
+    def act(self, obs: torch.Tensor, deterministic: bool = True,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+        """The action; exploration noise belongs to the learner, so ``deterministic`` is moot."""
+        return self(obs)
+
+    def spec(self) -> dict[str, Any]:
+        low = (self.centre - self.half_range).tolist()
+        high = (self.centre + self.half_range).tolist()
+        return {"kind": self.kind, "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+                "hidden": self.hidden, "action_low": low, "action_high": high}
+
+
+class ValueNet(nn.Module):
+    """State-value MLP V(s), a separate network from the policy; output shape ``(batch,)``."""
+
+    kind: ClassVar[str] = "value"
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.obs_dim, self.hidden = int(obs_dim), [int(h) for h in hidden]
+        self.net = MLP(obs_dim, hidden, 1, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, "obs_dim": self.obs_dim, "hidden": self.hidden}
+
+
+MODULE_KINDS: dict[str, type[nn.Module]] = {
+    cls.kind: cls for cls in (GaussianActor, DeterministicActor, ValueNet)
+}
+
+
+def build_module(spec: dict[str, Any]) -> nn.Module:
+    """Rebuild an (untrained) module from its :meth:`spec`.
+
+    Raises:
+        KeyError: unknown kind; TypeError: arguments that do not fit the kind.
+    """
+    args = dict(spec)
+    return MODULE_KINDS[args.pop("kind")](**args)

@@ -1,0 +1,82 @@
+"""Objectives over perturbed observations, for the solvers of :mod:`robustpo.core.perturb`.
+
+Each is a callable ``s' -> (batch,)`` to be *maximised*, on normalised observations; those with
+a ``gradient(s')`` method give their input gradient in closed form (cheaper than autograd for
+the small MLPs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .gaussian import mean_shift_kl, mean_shift_kl_grad
+from .nets import GaussianActor
+from .surrogate import Surrogate, clipped_surrogate
+
+
+class PolicyKL:
+    """Per-sample ``KL(pi(.|s) || pi(.|s')) = 0.5 * sum(((mu(s') - mu(s)) / sigma)^2)`` as a
+    function of ``s'`` (sigma is state-independent). SA-PPO's and BAR-PPO's inner problem and
+    the MAD attack's objective (Zhang et al. NeurIPS 2020). ``mu(s)`` and sigma are held fixed.
+
+    Args:
+        actor: the policy; a Gaussian actor gets the closed-form :meth:`gradient`, any other
+            actor (``forward`` and ``log_std``, e.g. a Stable-Baselines3 adapter) autograd.
+        clean_mean: ``mu(s)``, ``(B, act_dim)``.
+    """
+
+    def __init__(self, actor: nn.Module, clean_mean: torch.Tensor) -> None:
+        self.actor = actor
+        self.clean_mean = clean_mean.detach()
+        self.inv_var = torch.exp(-2.0 * actor.log_std.detach())
+        if isinstance(actor, GaussianActor):
+            self.gradient = self._closed_form_gradient
+
+    def __call__(self, perturbed: torch.Tensor) -> torch.Tensor:
+        return mean_shift_kl(self.actor(perturbed), self.clean_mean, self.inv_var)
+
+    @torch.no_grad()
+    def _closed_form_gradient(self, perturbed: torch.Tensor) -> torch.Tensor:
+        """d KL_i / d s'_i, ``(B, obs_dim)``."""
+        mean, cache = self.actor.mean_net.forward_cached(perturbed)
+        grad_mean = mean_shift_kl_grad(mean, self.clean_mean, self.inv_var)
+        return self.actor.mean_net.input_gradient(cache, grad_mean)
+
+
+class SurrogateLoss:
+    """Per-sample negated clipped surrogate ``L_i(s')`` as a function of ``s'``, with its
+    gradient in closed form: CAR-PPO's inner objective (maximised: the worst-case surrogate).
+
+    Args:
+        actor: the Gaussian policy; actions ``(B, act_dim)``; old_log_probs, adv ``(B,)``;
+        clip: the surrogate's clipping range.
+    """
+
+    def __init__(
+        self, actor: GaussianActor, actions: torch.Tensor, old_log_probs: torch.Tensor,
+        adv: torch.Tensor, clip: float,
+    ) -> None:
+        self.actor, self.args = actor, (actions, old_log_probs, adv, clip)
+
+    def __call__(self, perturbed: torch.Tensor) -> torch.Tensor:
+        actions, old_log_probs, adv, clip = self.args
+        log_probs = self.actor.log_prob(self.actor(perturbed), actions)
+        return clipped_surrogate(log_probs, old_log_probs, adv, clip)[0]
+
+    @torch.no_grad()
+    def gradient(self, perturbed: torch.Tensor) -> torch.Tensor:
+        """d L_i / d s'_i, ``(B, obs_dim)``."""
+        s = Surrogate(self.actor, perturbed, *self.args)
+        return self.actor.mean_net.input_gradient(s.cache, s.mean_grad(1.0))
+
+
+def negative_value(critic: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``-V(s')``: maximising it finds states the critic values least (the Critic attack)."""
+
+    def objective(perturbed: torch.Tensor) -> torch.Tensor:
+        return -critic(perturbed)
+
+    return objective

@@ -1,0 +1,147 @@
+"""The l_inf eps-ball: projection, the run-time membership check, and the solvers that search
+the ball (PGD, SGLD, FGSM), shared by attacks and robust training.
+
+Perturbations act on *normalised* observations (REFERENCE section 1). The tolerance of the
+membership check is 1e-5, the one used by the public robust-PPO code bases. Every solver
+*maximises* a per-sample objective ``f(s') -> (batch,)``; to minimise, pass ``-f``. An
+objective with a ``gradient(s') -> (batch, obs_dim)`` method is differentiated by it instead
+of by autograd. Samples
+are independent: the gradient of ``f(s').sum()`` with respect to row i is that of ``f_i``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from ..errors import PerturbationOutOfBallError
+
+BALL_TOLERANCE = 1e-5
+
+
+def project_linf(perturbed: torch.Tensor, clean: torch.Tensor, eps: float) -> torch.Tensor:
+    """Project ``perturbed`` onto the l_inf ball of radius ``eps`` around ``clean``.
+
+    Args:
+        perturbed: candidate observations, shape ``(batch, obs_dim)``.
+        clean: clean normalised observations, same shape.
+        eps: radius, >= 0, in normalised units.
+
+    Returns:
+        ``clamp(perturbed, clean - eps, clean + eps)``: the closest point of the ball in every
+        l_p norm, since the ball is a box. Points already inside are returned unchanged.
+    """
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    return torch.clamp(perturbed, clean - eps, clean + eps)
+
+
+def linf_distance(perturbed: torch.Tensor, clean: torch.Tensor) -> float:
+    """Largest absolute coordinate difference over the whole batch (0.0 for empty input)."""
+    if perturbed.numel() == 0:
+        return 0.0
+    return float((perturbed - clean).abs().max())
+
+
+def check_in_ball(perturbed: torch.Tensor, clean: torch.Tensor, eps: float, attack: str) -> None:
+    """Raise :class:`PerturbationOutOfBallError` unless every row lies in the eps-ball.
+
+    Also raises if the shapes differ or a perturbed value is not finite.
+    """
+    if perturbed.shape != clean.shape:
+        raise PerturbationOutOfBallError(attack, eps, float("inf"))
+    dist = linf_distance(perturbed, clean)
+    if not dist <= eps + BALL_TOLERANCE:  # also catches NaN
+        raise PerturbationOutOfBallError(attack, eps, dist)
+
+
+Objective = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _grad(objective: Objective, x: torch.Tensor) -> torch.Tensor:
+    # Objectives may carry their gradient in closed form (robustpo.core.objectives), which for
+    # our small MLPs is several times cheaper than autograd's bookkeeping.
+    gradient = getattr(objective, "gradient", None)
+    if gradient is not None:
+        return gradient(x)
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(objective(x).sum(), x)
+    return g
+
+
+def pgd(
+    objective: Objective,
+    clean: torch.Tensor,
+    eps: float,
+    steps: int = 10,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient ascent with sign steps (Madry et al. 2018) in the l_inf eps-ball.
+
+    Args:
+        objective: maps observations ``(batch, obs_dim)`` to per-sample values ``(batch,)``
+            to maximise.
+        clean: clean normalised observations ``(batch, obs_dim)``, float32.
+        eps: radius; each of the ``steps`` steps moves ``eps / steps`` along the gradient sign
+            (REFERENCE section 3 and 4: 10 steps of eps/10).
+        random_start: start from a uniform point of the ball instead of ``clean``.
+        generator: random generator of the start.
+
+    Returns:
+        Detached observations inside the ball, same shape and dtype as ``clean``.
+    """
+    if eps == 0:
+        return clean.detach().clone()
+    step = eps / steps
+    clean = clean.detach()
+    lo, hi = clean - eps, clean + eps  # the ball's faces, computed once for all steps
+    x = clean.clone()
+    if random_start:
+        x = x + (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1) * eps
+    for _ in range(steps):
+        x = torch.clamp(x + step * _grad(objective, x).sign(), lo, hi)
+    return x.detach()
+
+
+def sgld(
+    objective: Objective,
+    clean: torch.Tensor,
+    eps: float,
+    steps: int = 10,
+    beta: float = 1e-5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Stochastic gradient Langevin dynamics with sign steps in the l_inf eps-ball.
+
+    The SA-PPO solver (Zhang et al. NeurIPS 2020, its public code; REFERENCE section 3): start
+    one step of size ``eps / steps`` away from ``clean`` in a random sign direction, then take
+    ``steps`` steps ``eps / steps * sign(grad + noise_i)`` with Gaussian noise of scale
+    ``sqrt(2 * step * beta) / (i + 2)`` (``beta`` the inverse temperature, shrinking noise),
+    projecting onto the ball after each step.
+
+    Args and returns as :func:`pgd`.
+    """
+    if eps == 0:
+        return clean.detach().clone()
+    step = eps / steps
+    scale = math.sqrt(2.0 * step * beta)
+    clean = clean.detach()
+    lo, hi = clean - eps, clean + eps
+    start_noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype) * scale
+    x = torch.clamp(clean + start_noise.sign() * step, lo, hi)
+    for i in range(steps):
+        noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
+        direction = (_grad(objective, x) + noise * (scale / (i + 2))).sign()
+        x = torch.clamp(x + step * direction, lo, hi)
+    return x.detach()
+
+
+def fgsm(objective: Objective, clean: torch.Tensor, eps: float) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): one step ``eps * sign(grad)``."""
+    if eps == 0:
+        return clean.detach().clone()
+    return project_linf(clean + eps * _grad(objective, clean).sign(), clean, eps).detach()

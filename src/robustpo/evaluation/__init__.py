@@ -1,0 +1,1 @@
+"""The evaluation protocol: deterministic episodes under an attack, and return statistics."""

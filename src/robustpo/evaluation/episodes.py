@@ -1,0 +1,157 @@
+"""The evaluation protocol: batched deterministic episodes of an agent, clean or under an
+observation attack, and the statistics of their returns.
+
+The protocol of REFERENCE section 1: the policy acts deterministically (its mean), the
+observation normaliser is frozen, the attack perturbs the normalised observation inside the
+l_inf eps-ball (checked at every step), and the return is the sum of the environment's raw
+rewards. Attacks are given as objects here (anything with ``name``, ``prepare`` and
+``perturb``, e.g. an :class:`~robustpo.attacks.base.ObservationAttack`); names are resolved by
+:func:`robustpo.results.suite.evaluate`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+from ..core.envs import make_env
+from ..core.perturb import check_in_ball
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..agents.agent import Agent
+    from ..attacks.base import ObservationAttack
+
+
+@dataclass
+class ReturnStats:
+    """Summary of episode returns: mean, sample std, median and a bootstrap 95% CI of the mean."""
+
+    mean: float
+    std: float
+    median: float
+    ci95: tuple[float, float]
+    n: int
+
+    @classmethod
+    def of(cls, returns: list[float] | np.ndarray, seed: int = 0) -> ReturnStats:
+        """Summarise returns; the CI is a BCa bootstrap (10,000 resamples) of the mean."""
+        x = np.asarray(returns, dtype=np.float64)
+        if len(x) == 0:
+            raise ValueError("no returns to summarise")
+        if len(x) < 2 or np.ptp(x) == 0:
+            ci = (float(x.mean()), float(x.mean()))
+        else:
+            res = stats.bootstrap(
+                (x,), np.mean, n_resamples=10_000, confidence_level=0.95,
+                rng=np.random.default_rng(seed),
+            )
+            ci = (float(res.confidence_interval.low), float(res.confidence_interval.high))
+        std = float(x.std(ddof=1)) if len(x) > 1 else 0.0
+        return cls(float(x.mean()), std, float(np.median(x)), ci, len(x))
+
+
+@dataclass
+class EvalResult:
+    """Returns of ``episodes`` episodes of ``env`` under ``attack`` at radius ``eps``."""
+
+    env: str
+    attack: str
+    eps: float
+    episodes: int
+    stats: ReturnStats
+    returns: list[float] = field(repr=False)
+    lengths: list[int] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["stats"]["ci95"] = list(self.stats.ci95)
+        return out
+
+
+def check_eval_args(episodes: int, eps: float) -> None:
+    """Validate an evaluation's episode count and radius.
+
+    Raises:
+        ConfigError: ``episodes < 1``, or ``eps`` negative, NaN or infinite.
+    """
+    if not (isinstance(episodes, int) and episodes >= 1):
+        raise ConfigError(f"episodes must be an integer >= 1, got {episodes!r}.")
+    if not (math.isfinite(eps) and eps >= 0):
+        raise ConfigError(
+            f"eps must be a finite number >= 0 (an l_inf radius in normalised observation "
+            f"units, e.g. 0.075 on Hopper-v5), got {eps!r}.")
+
+
+def run_episodes(
+    agent: Agent,
+    attack: ObservationAttack,
+    eps: float,
+    episodes: int = 50,
+    *,
+    num_envs: int = 10,
+    seed: int = 0,
+    env_id: str | None = None,
+) -> EvalResult:
+    """Run ``episodes`` deterministic episodes, ``num_envs`` at a time, under ``attack``.
+
+    Episode ``j`` starts from ``reset(seed=seed + j)``, so results do not depend on
+    ``num_envs`` (beyond float rounding of batched matrix products). Observations of all
+    running episodes are normalised (frozen statistics), perturbed and fed to the policy as
+    one batch.
+
+    Args:
+        agent: the agent to evaluate.
+        attack: the attack (prepared here, once).
+        eps: l_inf radius in normalised units (ignored by ``none``).
+        episodes: number of episodes (>= 1).
+        num_envs: environments stepped side by side.
+        seed: seed of the first episode.
+        env_id: environment to evaluate on (default: the one the agent was trained on).
+
+    Raises:
+        ConfigError: ``episodes < 1`` or a negative or non-finite ``eps``.
+        UnknownNameError: unknown environment.
+        PerturbationOutOfBallError: the attack left the eps-ball.
+    """
+    check_eval_args(episodes, eps)
+    env_id = env_id or agent.env_id
+    attack.prepare(agent, eps)
+    envs = [make_env(env_id) for _ in range(min(num_envs, episodes))]
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    episode_of = list(range(len(envs)))  # episode each env is running, -1 when idle
+    obs = [env.reset(seed=seed + j)[0] for j, env in zip(episode_of, envs)]
+    next_episode = len(envs)
+    try:
+        while True:
+            active = [i for i, j in enumerate(episode_of) if j >= 0]
+            if not active:
+                break
+            clean = agent.normalize(np.stack([obs[i] for i in active]))
+            perturbed = attack.perturb(agent, clean, eps)
+            check_in_ball(perturbed, clean, eps, attack.name)
+            actions = agent.act_normalized(perturbed)
+            for k, i in enumerate(active):
+                obs[i], reward, terminated, truncated, _ = envs[i].step(actions[k])
+                j = episode_of[i]
+                returns[j] += reward
+                lengths[j] += 1
+                if terminated or truncated:
+                    if next_episode < episodes:
+                        episode_of[i] = next_episode
+                        obs[i], _ = envs[i].reset(seed=seed + next_episode)
+                        next_episode += 1
+                    else:
+                        episode_of[i] = -1
+    finally:
+        for env in envs:
+            env.close()
+    return EvalResult(
+        env_id, attack.name, float(eps), episodes, ReturnStats.of(returns, seed),
+        returns.tolist(), lengths.tolist(),
+    )

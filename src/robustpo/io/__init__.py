@@ -1,0 +1,1 @@
+"""Persistence: checkpoint files and run directories."""

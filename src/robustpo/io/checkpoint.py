@@ -1,0 +1,116 @@
+"""Checkpoint files: safetensors tensors plus a JSON sidecar, written atomically, never unpickled.
+
+A checkpoint ``NAME`` is two files: ``NAME.safetensors`` (tensors) and ``NAME.json``
+(metadata and the SHA-256 of the tensor file). The tensor file is written first and the JSON
+last, each through a temporary file and ``os.replace``; so a checkpoint exists only once both
+are complete, and a crash at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ..errors import CheckpointError
+
+FORMAT = "robustpo-checkpoint"
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; run files are meant to be shared
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def save_checkpoint(base: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write ``base.safetensors`` and ``base.json``; returns the JSON path.
+
+    Args:
+        base: path without suffix, e.g. ``run/checkpoints/ckpt-000100``.
+        tensors: name -> tensor (any dtype; made contiguous and detached).
+        meta: JSON-serialisable metadata (config, iteration, normaliser statistics...).
+    """
+    data = st_save({k: v.detach().contiguous() for k, v in tensors.items()})
+    weights = base.with_suffix(".safetensors")
+    atomic_write_bytes(weights, data)
+    record = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "weights": weights.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "meta": meta,
+    }
+    meta_path = base.with_suffix(".json")
+    atomic_write_text(meta_path, json.dumps(record, indent=1, sort_keys=True))
+    return meta_path
+
+
+def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint written by :func:`save_checkpoint`; returns ``(tensors, meta)``.
+
+    Raises:
+        CheckpointError: a file is missing, the JSON is malformed or of another format version,
+            or the tensor file does not match its recorded SHA-256 (truncated or corrupt).
+    """
+    meta_path = Path(meta_path)
+    if not meta_path.is_file():
+        raise CheckpointError(
+            f"Checkpoint metadata {meta_path} does not exist. Pass a run directory made by "
+            f"`robustpo train` or the .json file of one of its checkpoints."
+        )
+    try:
+        record = json.loads(meta_path.read_text())
+        fmt, version = record["format"], record["format_version"]
+        weights = meta_path.parent / record["weights"]
+        digest, meta = record["sha256"], record["meta"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"Checkpoint metadata {meta_path} is corrupt or not a robustpo checkpoint ({exc!r}). "
+            f"Delete it to fall back to the previous checkpoint of the run."
+        ) from None
+    if fmt != FORMAT or version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path} is a {fmt!r} checkpoint of format version {version}; this robustpo "
+            f"reads {FORMAT!r} version {FORMAT_VERSION}. Use the robustpo release that wrote it."
+        )
+    if not weights.is_file():
+        raise CheckpointError(
+            f"Checkpoint weights {weights} are missing (its metadata {meta_path} exists). "
+            f"Delete {meta_path} to fall back to the previous checkpoint."
+        )
+    data = weights.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise CheckpointError(
+            f"Checkpoint weights {weights} are corrupt: their SHA-256 does not match the one "
+            f"recorded in {meta_path.name} (the file was truncated or changed). Delete both "
+            f"files to fall back to the previous checkpoint."
+        )
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError) as exc:
+        raise CheckpointError(f"Checkpoint weights {weights} cannot be read: {exc}") from None
+    return tensors, meta

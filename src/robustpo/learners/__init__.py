@@ -1,0 +1,24 @@
+"""Learners: algorithms behind the :class:`~robustpo.learners.base.Learner` interface."""
+
+from __future__ import annotations
+
+from ..config.sections import TrainConfig
+from ..errors import UnknownNameError
+from .base import EpisodeTracker, Learner
+from .ppo import PPOLearner
+
+LEARNERS: dict[str, type[Learner]] = {"ppo": PPOLearner}
+
+
+def make_learner(cfg: TrainConfig, name: str = "ppo") -> Learner:
+    """Build the learner ``name`` for ``cfg``.
+
+    Raises:
+        UnknownNameError: no such learner.
+    """
+    if name not in LEARNERS:
+        raise UnknownNameError("learner", name, list(LEARNERS))
+    return LEARNERS[name](cfg)
+
+
+__all__ = ["LEARNERS", "EpisodeTracker", "Learner", "PPOLearner", "make_learner"]

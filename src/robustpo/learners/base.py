@@ -1,0 +1,128 @@
+"""The learner interface: what the training driver needs from an algorithm.
+
+A learner owns the complete training state (agent, optimisers, running statistics, random
+generators, environments) and advances it one *iteration* at a time: :meth:`Learner.collect`
+gathers experience, :meth:`Learner.update` learns from it. For PPO an iteration is one rollout
+and its epochs of minibatches; an off-policy learner (TD3) defines it as a fixed number of
+environment steps with their gradient steps, its replay buffer part of its state. The driver
+(:mod:`robustpo.training.driver`) only loops, checkpoints through
+:meth:`Learner.state_tensors` / :meth:`Learner.state_meta` / :meth:`Learner.restore`, and
+hands each iteration's metrics to the callbacks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..agents.agent import Agent
+from ..config.sections import TrainConfig
+
+
+class EpisodeTracker:
+    """Undiscounted returns and lengths of the episodes finished in the vector environment:
+    running sums per copy, and the last ``window`` finished episodes.
+
+    Args:
+        num_envs: vector environment copies; window: finished episodes kept.
+    """
+
+    def __init__(self, num_envs: int, window: int = 20) -> None:
+        self.episode_return = np.zeros(num_envs)
+        self.episode_length = np.zeros(num_envs, dtype=np.int64)
+        self.recent_returns: deque[float] = deque(maxlen=window)
+        self.recent_lengths: deque[int] = deque(maxlen=window)
+
+    def track(self, reward: np.ndarray, ended: np.ndarray) -> None:
+        """Add one vector step of raw rewards ``(num_envs,)``; ``ended`` closes episodes."""
+        self.episode_return += reward
+        self.episode_length += 1
+        for i in np.flatnonzero(ended):
+            self.recent_returns.append(float(self.episode_return[i]))
+            self.recent_lengths.append(int(self.episode_length[i]))
+        self.episode_return[ended] = 0.0
+        self.episode_length[ended] = 0
+
+    def summary(self) -> dict[str, float | str]:
+        """Mean return and length of the recent episodes (empty strings before the first)."""
+        n = len(self.recent_returns)
+        if not n:
+            return {"episode_return": "", "episode_length": ""}
+        return {"episode_return": sum(self.recent_returns) / n,
+                "episode_length": sum(self.recent_lengths) / n}
+
+
+class Learner(ABC):
+    """Base class of the learners (module docstring).
+
+    Attributes:
+        cfg: the run's validated config.
+        agent: the agent being trained.
+        iteration: iterations completed; global_step: environment steps taken.
+        episodes: the finished episodes' statistics.
+    """
+
+    name: ClassVar[str]
+    cfg: TrainConfig
+    agent: Agent
+    iteration: int
+    global_step: int
+    episodes: EpisodeTracker
+
+    @property
+    @abstractmethod
+    def total_iterations(self) -> int:
+        """Iterations of the whole run."""
+
+    @property
+    @abstractmethod
+    def total_steps(self) -> int:
+        """Environment steps of the whole run."""
+
+    @property
+    @abstractmethod
+    def metric_names(self) -> list[str]:
+        """Names of the metrics :meth:`update` returns, in a stable order (CSV columns)."""
+
+    @abstractmethod
+    def collect(self) -> Any:
+        """Gather one iteration's experience from the environments."""
+
+    @abstractmethod
+    def update(self, experience: Any) -> dict[str, float]:
+        """Learn from ``experience``; advance ``iteration``; return the iteration's metrics.
+
+        Raises:
+            NonFiniteError: a loss became NaN or infinite (before the step that would spread
+                it to the parameters).
+        """
+
+    def step(self) -> dict[str, float]:
+        """One iteration: :meth:`collect`, then :meth:`update`."""
+        return self.update(self.collect())
+
+    @abstractmethod
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor of the training state (for safetensors)."""
+
+    @abstractmethod
+    def state_meta(self) -> dict[str, Any]:
+        """The JSON-serialisable rest of the training state; holds ``config`` and
+        ``iteration``."""
+
+    @abstractmethod
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str
+                ) -> None:
+        """Load a state saved by :meth:`state_tensors` and :meth:`state_meta`, exactly.
+
+        Raises:
+            CheckpointError: the state does not fit this learner's config.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the environments."""

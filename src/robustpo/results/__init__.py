@@ -1,0 +1,1 @@
+"""Results: attack suites, robustness curves, tables and many-agent comparisons."""

@@ -1,0 +1,167 @@
+"""Natural and worst-case returns of many agents, grouped by method: the table of robust-RL papers.
+
+Each agent is a run directory holding the ``attack.json`` that ``robustpo attack RUN --attacks
+all`` writes. Agents are grouped by method (algorithm plus whether SPO guidance is on) and
+environment; the *median agent* of a group is the one with the median worst-case return (the
+lower median for an even count), as in SA-PPO (Zhang et al., 2020, section 6) and the BARPO
+paper, which report the agent of median robustness out of many.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from ..adversaries.base import method_class
+from ..config.sections import PPOConfig, TrainConfig
+from ..errors import CheckpointError, RobustpoError
+from ..io.rundir import read_run_config
+from ..training.presets import config_from_dict
+
+DEFAULT_LAYOUT = (PPOConfig().num_envs, PPOConfig().rollout_steps)
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """One agent's suite result. Returns are undiscounted episode returns (mean over episodes).
+
+    Attributes:
+        run: the run directory.
+        method: display name, e.g. ``"BAR-PPO"``, ``"CAR-PPO (no guidance)"``.
+        env: Gymnasium id.
+        seed: training seed.
+        eps: l_inf attack radius on normalised observations.
+        natural: mean return without attack.
+        attacks: mean return under each attack, in suite order.
+    """
+
+    run: Path
+    method: str
+    env: str
+    seed: int
+    eps: float
+    natural: float
+    attacks: dict[str, float]
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        """``(attack, mean return)`` of the strongest attack."""
+        name = min(self.attacks, key=self.attacks.__getitem__)
+        return name, self.attacks[name]
+
+    @property
+    def drop(self) -> float:
+        """(worst - natural) / |natural|, the relative loss under the strongest attack."""
+        return (self.worst[1] - self.natural) / abs(self.natural)
+
+
+def method_name(cfg: TrainConfig) -> str:
+    """Display name of a run's method. CAR-PPO and BAR-PPO with ``kappa == 0`` are marked as
+    having no SPO guidance (CAR-PPO then is ARPO of the BARPO paper); BAR-PPO otherwise shows
+    its kappa, so that agents of a kappa search fall in separate groups. A robust surrogate
+    whose log-std gradient is taken at clean states (``robust_std_grad: clean``) adds
+    "clean-std". A rollout layout other than the default 8 environments x 256 steps (e.g. the
+    reference code bases' 1 x 2048) is named too, so that such agents get their own median."""
+    name = method_class(cfg.algo).display_name
+    kappa = getattr(cfg.method, "kappa", None)
+    tags = []
+    if cfg.algo in ("carppo", "barppo") and kappa == 0.0:
+        tags.append("no guidance")
+    elif cfg.algo == "barppo":
+        tags.append(f"kappa {kappa:g}")
+    if getattr(cfg.method, "robust_std_grad", None) == "clean":
+        tags.append("clean-std")
+    layout = (cfg.ppo.num_envs, cfg.ppo.rollout_steps)
+    if layout != DEFAULT_LAYOUT:
+        tags.append(f"{layout[0]} env x {layout[1]}")
+    return name + (f" ({', '.join(tags)})" if tags else "")
+
+
+def read_agent(run_dir: Path) -> AgentRow:
+    """Read ``run_dir/config.yaml`` and ``run_dir/attack.json``.
+
+    Raises:
+        CheckpointError: the directory is not a run, has no suite result yet, or the result
+            is not the JSON ``robustpo attack`` writes.
+    """
+    try:
+        cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
+    except RobustpoError as exc:
+        raise CheckpointError(f"{run_dir}/config.yaml cannot be read: {exc}") from None
+    path = run_dir / "attack.json"
+    if not path.is_file():
+        raise CheckpointError(
+            f"{run_dir} has no attack.json: evaluate it first with "
+            f"`robustpo attack {run_dir} --attacks all`.")
+    try:
+        data = json.loads(path.read_text())
+        attacks = {name: float(r["mean"]) for name, r in data["attacks"].items()}
+        natural, eps = float(data["natural"]["mean"]), float(data["eps"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not a robustpo attack result ({exc!r}); rerun `robustpo attack "
+            f"{run_dir} --attacks all`.") from None
+    if not attacks:
+        raise CheckpointError(f"{path} holds no attack; rerun with `--attacks all`.")
+    return AgentRow(run_dir, method_name(cfg), cfg.env, cfg.seed, eps, natural, attacks)
+
+
+def median_agent(rows: list[AgentRow]) -> AgentRow:
+    """The agent with the median worst-case return (the lower median for an even count)."""
+    ranked = sorted(rows, key=lambda r: (r.worst[1], r.seed))
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def group(rows: list[AgentRow]) -> dict[tuple[str, str], list[AgentRow]]:
+    """Rows by ``(env, method)``, in first-seen order, each group sorted by seed."""
+    groups: dict[tuple[str, str], list[AgentRow]] = {}
+    for row in rows:
+        groups.setdefault((row.env, row.method), []).append(row)
+    return {k: sorted(v, key=lambda r: r.seed) for k, v in groups.items()}
+
+
+def _attack_columns(rows: list[AgentRow]) -> list[str]:
+    return list(dict.fromkeys(a for r in rows for a in r.attacks))
+
+
+def _rows_by_group(rows: list[AgentRow]) -> list[tuple[AgentRow, bool]]:
+    """Every agent in table order with whether it is its group's median agent."""
+    out = []
+    for members in group(rows).values():
+        median = median_agent(members)
+        out += [(r, r is median and len(members) > 1) for r in members]
+    return out
+
+
+def markdown_table(rows: list[AgentRow]) -> str:
+    """A markdown table: one line per agent, grouped by environment and method, the median
+    agent of each group in bold; columns natural, each attack, worst, (worst - natural) /
+    natural."""
+    attacks = _attack_columns(rows)
+    head = ["env", "method", "seed", "natural", *attacks, "worst", "(worst - natural) / natural"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r, is_median in _rows_by_group(rows):
+        mark = "**" if is_median else ""
+        cells = [r.env, r.method, f"{r.seed}{' (median)' if is_median else ''}",
+                 f"{r.natural:.1f}",
+                 *(f"{r.attacks[a]:.1f}" if a in r.attacks else "–" for a in attacks),
+                 f"{mark}{r.worst[1]:.1f}{mark} ({r.worst[0]})", f"{r.drop:+.1%}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rich_table(rows: list[AgentRow]) -> Table:
+    """The same table for the terminal, the median agent of each group in bold."""
+    attacks = _attack_columns(rows)
+    table = Table(title="Mean return per agent; the median agent of each method in bold")
+    for col in ["env", "method", "seed", "natural", *attacks, "worst", "by", "drop"]:
+        table.add_column(col, justify="left" if col in ("env", "method", "by") else "right")
+    for r, is_median in _rows_by_group(rows):
+        table.add_row(r.env, r.method, str(r.seed), f"{r.natural:.0f}",
+                      *(f"{r.attacks[a]:.0f}" if a in r.attacks else "–" for a in attacks),
+                      f"{r.worst[1]:.0f}", r.worst[0], f"{r.drop:+.0%}",
+                      style="bold" if is_median else None)
+    return table

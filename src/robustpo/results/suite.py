@@ -1,0 +1,143 @@
+"""An agent's natural return, its return under each attack of a suite, and the worst of them.
+
+The field reports each agent's *worst-case return*: the minimum, over the attacks, of the mean
+return under that attack (REFERENCE section 2, "worst"). ``run_suite`` evaluates one eps;
+``robustness_curve`` repeats it over a list of eps; :func:`evaluate` is one attack of it.
+``robustpo eval`` and ``robustpo attack`` both run through :func:`run_suite`, so learned
+attacks are cached the same way for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..agents.agent import Agent
+from ..attacks import ObservationAttack, attack_names, make_attack
+from ..errors import UnknownNameError
+from ..evaluation.episodes import EvalResult, check_eval_args, run_episodes
+
+SUITE_ORDER = ["random", "critic", "mad", "rs", "sarl", "paad"]  # the field's table order
+
+
+def resolve_attack_names(spec: str) -> list[str]:
+    """``"all"`` or a comma-separated list of attack names -> the attack names, without ``none``.
+
+    Raises:
+        UnknownNameError: a name that is not a registered attack.
+    """
+    known = [a for a in attack_names() if a != "none"]
+    if spec.strip() == "all":
+        suite = [a for a in attack_names(suite_only=True) if a != "none"]
+        return sorted(suite, key=lambda a: SUITE_ORDER.index(a) if a in SUITE_ORDER else 99)
+    names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
+    for name in names:
+        if name not in known:
+            raise UnknownNameError("attack", name, ["all", *known])
+    return names
+
+
+def evaluate(
+    agent: Agent,
+    episodes: int = 50,
+    attack: ObservationAttack | str | None = None,
+    eps: float = 0.0,
+    *,
+    num_envs: int = 10,
+    seed: int = 0,
+    env_id: str | None = None,
+    cache_dir: Path | None = None,
+) -> EvalResult:
+    """Run ``episodes`` deterministic episodes of ``agent`` under ``attack``
+    (:func:`robustpo.evaluation.episodes.run_episodes`).
+
+    Args:
+        agent: the agent to evaluate.
+        episodes: number of episodes (>= 1).
+        attack: an attack, an attack name, or None for clean evaluation.
+        eps: l_inf radius in normalised units (ignored by ``none``).
+        num_envs: environments stepped side by side.
+        seed: seed of the first episode and of a named attack's generator.
+        env_id: environment to evaluate on (default: the one the agent was trained on).
+        cache_dir: where a named learned attack keeps and reuses its models (None: nowhere).
+
+    Raises:
+        UnknownNameError: unknown attack or environment name.
+        ConfigError: ``episodes < 1`` or a negative or non-finite ``eps``.
+        PerturbationOutOfBallError: the attack left the eps-ball.
+    """
+    check_eval_args(episodes, eps)
+    if attack is None or isinstance(attack, str):
+        attack = make_attack(attack or "none", seed=seed)
+        attack.cache_dir = cache_dir
+    return run_episodes(agent, attack, eps, episodes, num_envs=num_envs, seed=seed,
+                        env_id=env_id)
+
+
+@dataclass
+class SuiteResult:
+    """Natural return, the return under each attack at one eps, and the worst attack."""
+
+    env: str
+    eps: float
+    episodes: int
+    natural: EvalResult
+    attacks: dict[str, EvalResult]
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        """``(attack, mean return)`` of the attack with the lowest mean return."""
+        name = min(self.attacks, key=lambda a: self.attacks[a].stats.mean)
+        return name, self.attacks[name].stats.mean
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form: env, eps, episodes, natural, attacks, worst."""
+
+        def summary(r: EvalResult) -> dict[str, Any]:
+            s = r.stats
+            return {"mean": s.mean, "std": s.std, "median": s.median, "ci95": list(s.ci95),
+                    "returns": r.returns}
+
+        out: dict[str, Any] = {
+            "env": self.env, "eps": self.eps, "episodes": self.episodes,
+            "natural": summary(self.natural),
+            "attacks": {name: summary(r) for name, r in self.attacks.items()},
+        }
+        if self.attacks:
+            name, mean = self.worst
+            out["worst"] = {"attack": name, "mean": mean}
+        return out
+
+
+def run_suite(
+    agent: Agent, attacks: list[str], eps: float, episodes: int = 50, seed: int = 0,
+    natural: EvalResult | None = None, cache_dir: Path | None = None,
+) -> SuiteResult:
+    """Evaluate ``agent`` clean and under each named attack at radius ``eps``.
+
+    Args:
+        agent: the victim.
+        attacks: attack names (see :func:`resolve_attack_names`).
+        eps: l_inf radius on normalised observations.
+        episodes: episodes per evaluation; all evaluations use the same episode seeds.
+        seed: seed of the first episode and of the attacks' generators.
+        natural: a clean evaluation to reuse (robustness curves evaluate it once).
+        cache_dir: where learned attacks keep and reuse their models (None: not kept).
+    """
+    check_eval_args(episodes, eps)
+    natural = natural or evaluate(agent, episodes, "none", 0.0, seed=seed)
+    results = {name: evaluate(agent, episodes, name, eps, seed=seed, cache_dir=cache_dir)
+               for name in attacks}
+    return SuiteResult(agent.env_id, float(eps), episodes, natural, results)
+
+
+def robustness_curve(
+    agent: Agent, attacks: list[str], eps_values: list[float], episodes: int = 50, seed: int = 0,
+    cache_dir: Path | None = None,
+) -> list[SuiteResult]:
+    """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared)."""
+    for eps in eps_values:
+        check_eval_args(episodes, eps)
+    natural = evaluate(agent, episodes, "none", 0.0, seed=seed)
+    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir) for e in eps_values]

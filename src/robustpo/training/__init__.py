@@ -1,0 +1,1 @@
+"""Training: config resolution with presets, the driver, callbacks."""

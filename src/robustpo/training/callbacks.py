@@ -1,0 +1,215 @@
+"""Training callbacks: what happens around each iteration, in the style of Stable-Baselines3's
+callbacks. The driver (:mod:`robustpo.training.driver`) calls, in list order,
+``on_train_start`` once, ``on_iteration`` after every iteration with its metrics, and
+``on_train_end`` once (also after an error, to close files).
+
+The built-in ones resume a run, write checkpoints, the metrics CSV and TensorBoard logs, show
+the progress bar and stop on NaN; users pass their own (``robustpo.train(...,
+callbacks=[...])``), for example to report to a sweep scheduler or stop early.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..errors import CheckpointError, NonFiniteError
+from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..io.rundir import MetricsCSV, checkpoint_base, checkpoint_paths, prune_checkpoints
+from ..learners.base import Learner
+
+RUN_METRICS = ["iteration", "global_step", "time_s", "steps_per_s", "episode_return",
+               "episode_length"]
+
+
+@dataclass
+class TrainingRun:
+    """What callbacks see of the run.
+
+    Attributes:
+        learner: the learner being trained (its ``iteration``, ``agent``, ``cfg``...).
+        run_dir: the run directory.
+        resuming: whether this run continues from a checkpoint.
+        start_iteration: the iteration training (re)starts from.
+        last_checkpoint: the newest checkpoint's JSON path, None before the first.
+        stop: set to True by a callback to end training after this iteration.
+        extra: free room for callbacks to share state.
+    """
+
+    learner: Learner
+    run_dir: Path
+    resuming: bool = False
+    start_iteration: int = 0
+    last_checkpoint: str | None = None
+    stop: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metric_fields(self) -> list[str]:
+        """Column names of an iteration's metrics row."""
+        return RUN_METRICS + self.learner.metric_names
+
+
+class Callback:
+    """Base class; override the hooks you need."""
+
+    def on_train_start(self, run: TrainingRun) -> None:
+        """Before the first iteration (after a resume has restored the learner)."""
+
+    def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
+        """After each iteration. ``metrics`` holds ``iteration``, ``global_step``, ``time_s``,
+        ``steps_per_s``, ``episode_return``, ``episode_length`` (empty strings before the
+        first finished episode) and the learner's ``metric_names``."""
+
+    def on_train_end(self, run: TrainingRun) -> None:
+        """After the last iteration, or after an error."""
+
+
+class Resume(Callback):
+    """Restore the learner from the run's newest checkpoint (``--resume``).
+
+    Raises (on_train_start):
+        CheckpointError: the checkpoint's config differs from the run's, or it is corrupt.
+    """
+
+    def on_train_start(self, run: TrainingRun) -> None:
+        from .presets import config_from_dict
+
+        ckpts = checkpoint_paths(run.run_dir)
+        if not ckpts:
+            return
+        tensors, meta = load_checkpoint(ckpts[-1])
+        if config_from_dict(meta["config"], str(ckpts[-1])) != run.learner.cfg:
+            raise CheckpointError(
+                f"Checkpoint {ckpts[-1]} was written with a config that differs from "
+                f"{run.run_dir}/config.yaml; the run directory is inconsistent. Restore "
+                f"config.yaml.")
+        run.learner.restore(tensors, meta, str(ckpts[-1]))
+        run.start_iteration = run.learner.iteration
+        run.last_checkpoint = str(ckpts[-1])
+
+
+class Checkpoints(Callback):
+    """Save the learner's whole state every ``every`` iterations and at the end, keeping the
+    newest ``keep`` (safetensors + JSON, written atomically)."""
+
+    def __init__(self, every: int, keep: int) -> None:
+        self.every, self.keep = every, keep
+
+    def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
+        learner = run.learner
+        if learner.iteration % self.every and learner.iteration != learner.total_iterations:
+            return
+        run.last_checkpoint = str(save_checkpoint(
+            checkpoint_base(run.run_dir, learner.iteration), learner.state_tensors(),
+            learner.state_meta()))
+        prune_checkpoints(run.run_dir, self.keep)
+
+
+class CSVLog(Callback):
+    """``RUN/metrics.csv``, one row per iteration; a resumed run drops rows past its
+    checkpoint."""
+
+    def __init__(self) -> None:
+        self.csv: MetricsCSV | None = None
+
+    def on_train_start(self, run: TrainingRun) -> None:
+        self.csv = MetricsCSV(run.run_dir / "metrics.csv", run.metric_fields,
+                              run.start_iteration if run.resuming else None)
+
+    def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
+        assert self.csv is not None
+        self.csv.write(metrics)
+
+    def on_train_end(self, run: TrainingRun) -> None:
+        if self.csv is not None:
+            self.csv.close()
+
+
+class TensorBoardLog(Callback):
+    """TensorBoard scalars ``train/<metric>`` in ``RUN/tb`` (``tensorboard --logdir RUN/tb``)."""
+
+    def __init__(self) -> None:
+        self.writer: Any = None
+
+    def on_train_start(self, run: TrainingRun) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(run.run_dir / "tb"),
+                                    purge_step=run.start_iteration + 1 if run.resuming else None)
+
+    def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
+        for key, value in metrics.items():
+            if key != "iteration" and value != "":
+                self.writer.add_scalar(f"train/{key}", value, metrics["iteration"])
+
+    def on_train_end(self, run: TrainingRun) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class ProgressBar(Callback):
+    """A rich progress bar: steps, steps/s, recent return, elapsed and remaining time."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+
+    def on_train_start(self, run: TrainingRun) -> None:
+        cfg, learner = run.learner.cfg, run.learner
+        self.bar = Progress(
+            TextColumn(f"[bold]{cfg.algo} {cfg.env} s{cfg.seed}"), BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+            TextColumn("{task.fields[fps]:,.0f} steps/s"), TextColumn("return {task.fields[ret]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=learner.total_steps,
+                                      completed=learner.global_step, fps=0.0, ret="-")
+
+    def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
+        assert self.bar is not None
+        ret = metrics["episode_return"]
+        self.bar.update(self.task, completed=metrics["global_step"], fps=metrics["steps_per_s"],
+                        ret=f"{ret:.0f}" if ret != "" else "-")
+
+    def on_train_end(self, run: TrainingRun) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+class NonFiniteStop(Callback):
+    """Stop with :class:`NonFiniteError` when a metric is NaN or infinite (the learner checks
+    its losses before each optimiser step; this catches everything else). The last good
+    checkpoint is kept and named in the message."""
+
+    def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
+        for key, value in metrics.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise NonFiniteError(f"the metric {key!r}", run.learner.iteration,
+                                     run.last_checkpoint)
+
+
+def default_callbacks(every: int, keep: int, resuming: bool, progress: bool) -> list[Callback]:
+    """The driver's callbacks: resume (if resuming), checkpoints, CSV, TensorBoard, the NaN
+    stop and the progress bar (if ``progress``)."""
+    callbacks: list[Callback] = [Resume()] if resuming else []
+    callbacks += [Checkpoints(every, keep), CSVLog(), TensorBoardLog(), NonFiniteStop()]
+    if progress:
+        callbacks.append(ProgressBar())
+    return callbacks
+
+
+def iteration_metrics(learner: Learner, stats: dict[str, float], t0: float, steps0: int
+                      ) -> dict[str, Any]:
+    """The row handed to ``on_iteration``: run counters, timing, episodes, learner metrics."""
+    elapsed = time.perf_counter() - t0
+    return dict(
+        stats, iteration=learner.iteration, global_step=learner.global_step,
+        time_s=round(elapsed, 2),
+        steps_per_s=round((learner.global_step - steps0) / max(elapsed, 1e-9), 1),
+        **learner.episodes.summary(),
+    )

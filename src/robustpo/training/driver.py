@@ -1,0 +1,131 @@
+"""The training driver: config, run directory, any learner, callbacks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..adversaries.base import method_class
+from ..agents.agent import Agent
+from ..config.sections import TrainConfig
+from ..errors import CheckpointError, NonFiniteError
+from ..io.rundir import read_run_config, write_run_metadata
+from ..learners import make_learner
+from ..learners.base import Learner
+from .callbacks import Callback, TrainingRun, default_callbacks, iteration_metrics
+from .presets import config_from_dict, resolve_config
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the run directory, the trained agent, and how far it got."""
+
+    run_dir: Path
+    agent: Agent
+    iterations: int
+    global_step: int
+
+
+def _default_out(cfg: TrainConfig) -> Path:
+    return Path("runs") / f"{cfg.algo}-{cfg.env}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(
+    algo: str = "ppo",
+    env: str = "Hopper-v5",
+    *,
+    steps: int | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    preset: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    callbacks: list[Callback] | None = None,
+) -> TrainResult:
+    """Train an agent and leave a run directory (see :mod:`robustpo.io.rundir`).
+
+    Args:
+        algo: training method (``robustpo list``).
+        env: Gymnasium environment id.
+        steps: environment steps (overrides the preset's ``ppo.total_steps``).
+        seed: random seed; the same seed and config give the same parameters.
+        out: run directory to create (default ``runs/<algo>-<env>-s<seed>-<time>``).
+        preset: bundled preset name, YAML file or ``"defaults"`` (default: ``<algo>-<env>``,
+            which must exist).
+        overrides: config values applied last, e.g. ``{"policy_lr": 1e-4}``.
+        resume: an existing run directory to continue from its newest checkpoint; its saved
+            config is used and the other config arguments must be left unset.
+        progress: show a progress bar.
+        callbacks: your own :class:`~robustpo.training.callbacks.Callback` objects, called
+            after the built-in ones.
+
+    Raises:
+        UnknownNameError: unknown algorithm, environment or preset.
+        ConfigError: bad config values, or no preset for ``algo`` on ``env``.
+        CheckpointError: ``resume`` is missing, corrupt or incompatible, or ``out`` already
+            holds a run.
+        NonFiniteError: a loss or environment output became NaN/inf; the last good checkpoint
+            is kept.
+    """
+    if resume is not None:
+        if any(v is not None for v in (steps, seed, out, preset)) or overrides:
+            raise CheckpointError(
+                "--resume continues a run with the config it was started with; do not pass "
+                "--steps, --seed, --out, --preset or --set together with it."
+            )
+        run_dir = Path(resume)
+        cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
+    else:
+        cfg = resolve_config(
+            algo, env, preset=preset, overrides=overrides, seed=seed, total_steps=steps
+        )
+        run_dir = Path(out) if out is not None else _default_out(cfg)
+        if (run_dir / "config.yaml").exists():
+            raise CheckpointError(
+                f"{run_dir} already holds a run. Continue it with `robustpo train --resume "
+                f"{run_dir}`, or choose another --out."
+            )
+    learner = make_learner(cfg, method_class(cfg.algo).learner)
+    try:
+        if resume is None:
+            write_run_metadata(run_dir, cfg.to_dict())
+        return run_learner(learner, run_dir, resuming=resume is not None, progress=progress,
+                           callbacks=callbacks)
+    finally:
+        learner.close()
+
+
+def run_learner(
+    learner: Learner, run_dir: Path, *, resuming: bool = False, progress: bool = True,
+    callbacks: list[Callback] | None = None,
+) -> TrainResult:
+    """Drive ``learner`` to its last iteration with the built-in callbacks and ``callbacks``;
+    save the final agent in ``run_dir``.
+
+    Raises:
+        NonFiniteError: from the learner or a callback, naming the last good checkpoint.
+    """
+    cfg = learner.cfg
+    all_callbacks = default_callbacks(cfg.run.checkpoint_every, cfg.run.keep_checkpoints,
+                                      resuming, progress) + list(callbacks or [])
+    run = TrainingRun(learner, run_dir, resuming)
+    try:
+        for callback in all_callbacks:
+            callback.on_train_start(run)
+        t0, steps0 = time.perf_counter(), learner.global_step
+        while learner.iteration < learner.total_iterations and not run.stop:
+            try:
+                stats = learner.step()
+            except NonFiniteError as exc:
+                raise NonFiniteError(exc.quantity, exc.iteration, run.last_checkpoint) from None
+            metrics = iteration_metrics(learner, stats, t0, steps0)
+            for callback in all_callbacks:
+                callback.on_iteration(run, metrics)
+    finally:
+        for callback in all_callbacks:
+            callback.on_train_end(run)
+    learner.agent.save(run_dir)
+    return TrainResult(run_dir, learner.agent, learner.iteration, learner.global_step)

@@ -1,0 +1,291 @@
+"""Resolving a run's config: defaults < preset < ``--set`` overrides < explicit arguments.
+
+Every method has a bundled preset per featured environment (``presets/<algo>-<env>.yaml``,
+REFERENCE section 3 values). A missing preset is an error: a user names a preset file, or asks
+for the built-in defaults (Hopper-v5's values) with ``--preset defaults``. Preset files and
+``--set`` take qualified keys (``ppo.policy_lr``, ``method.kappa``, ``run.vector_mode``) or
+bare keys when only one section has them; ``inherit: NAME`` loads a bundled preset first.
+:func:`resolve_config_with_sources` also says where each value came from (``--dry-run``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..adversaries.base import method_class
+from ..config.sections import (
+    SECTIONS,
+    TOP_LEVEL,
+    PPOConfig,
+    RunConfig,
+    TrainConfig,
+    coerce,
+    field_docs,
+    field_types,
+)
+from ..errors import ConfigError, UnknownNameError
+
+DEFAULTS = "defaults"  # --preset defaults: the dataclass defaults, explicitly
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled presets, e.g. ``ppo-Hopper-v5``."""
+    files = resources.files("robustpo.training") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_yaml_mapping(path: Path | str, what: str) -> dict[str, Any]:
+    """Read a YAML file holding a mapping.
+
+    Raises:
+        ConfigError: missing file, invalid YAML, or not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"The {what} file {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"The {what} file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"The {what} file {path} must hold a mapping of config keys to values.")
+    return data
+
+
+def parse_set_options(items: list[str]) -> dict[str, Any]:
+    """Parse ``["key=value", ...]``; values are read as YAML (``1e-4``, ``true``, ``[64, 64]``).
+
+    Raises:
+        ConfigError: an item without ``=`` or with a value that is not YAML.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}.")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc}).") from None
+    return out
+
+
+def _section_classes(algo: str) -> dict[str, type]:
+    return {"ppo": PPOConfig, "method": method_class(algo).config_class, "run": RunConfig}
+
+
+def _valid_keys(algo: str) -> list[str]:
+    keys = [k for k in TOP_LEVEL if k not in ("algo", "env")]
+    for section, cls in _section_classes(algo).items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls)]
+    return keys
+
+
+def qualify(key: str, algo: str, source: str) -> str:
+    """The qualified name (``section.field`` or a top-level key) of ``key`` for ``algo``.
+
+    Raises:
+        ConfigError: unknown or ambiguous key (the message lists the valid ones).
+    """
+    sections = _section_classes(algo)
+    if key in ("algo", "env"):
+        raise ConfigError(f"{source}: {key!r} cannot be set there; choose it with --{key}.")
+    if key in TOP_LEVEL:
+        return key
+    section, dot, name = key.partition(".")
+    if dot:
+        if section in sections and name in field_types(sections[section]):
+            return key
+        matches = []
+    else:
+        matches = [s for s, cls in sections.items() if key in field_types(cls)]
+    if len(matches) == 1:
+        return f"{matches[0]}.{key}"
+    raise ConfigError(
+        f"Unknown config key {key!r} in {source} for algorithm {algo!r}. Valid keys: "
+        f"{', '.join(_valid_keys(algo))}. `robustpo train --algo {algo} --dry-run` lists them "
+        f"with their meaning.")
+
+
+def _flatten(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Nested section mappings (``ppo: {policy_lr: ...}``) -> ``{"ppo.policy_lr": ...}``."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: section {key!r} must be a mapping of keys.")
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _bundled_preset_path(name: str) -> Path:
+    return Path(str(resources.files("robustpo.training") / "presets" / f"{name}.yaml"))
+
+
+def _preset_values(path: Path, algo: str, depth: int = 0) -> dict[str, Any]:
+    """A preset's values by qualified key; ``inherit: NAME`` first loads bundled preset NAME."""
+    values = load_yaml_mapping(path, "preset")
+    parent = values.pop("inherit", None)
+    own = {qualify(k, algo, f"preset {path}"): v
+           for k, v in _flatten(values, f"preset {path}").items()}
+    if parent is None:
+        return own
+    if str(parent) not in preset_names() or depth > 5:
+        raise UnknownNameError("preset", str(parent), preset_names())
+    return {**_preset_values(_bundled_preset_path(str(parent)), algo, depth + 1), **own}
+
+
+def _preset_path(algo: str, env: str, preset: str | Path | None) -> Path | None:
+    if preset is None:
+        name = f"{algo}-{env}"
+        if name not in preset_names():
+            raise ConfigError(
+                f"No preset for {algo} on {env}: robustpo has bundled presets for "
+                f"{', '.join(preset_names())}. Pass --preset FILE (a YAML file of config keys; "
+                f"see `robustpo train --algo {algo} --env Hopper-v5 --dry-run`), or "
+                f"--preset defaults to train with the built-in defaults (Hopper-v5's values).")
+        return _bundled_preset_path(name)
+    if str(preset) == DEFAULTS:
+        return None
+    if str(preset) in preset_names():
+        return _bundled_preset_path(str(preset))
+    if str(preset).endswith((".yaml", ".yml")) or Path(preset).exists():
+        return Path(preset)
+    raise UnknownNameError("preset", str(preset), [DEFAULTS, *preset_names()])
+
+
+def build_config(algo: str, env: str, values: dict[str, Any]) -> TrainConfig:
+    """A validated :class:`TrainConfig` from defaults and ``values`` by qualified key.
+
+    Raises:
+        UnknownNameError: unknown algorithm. ConfigError: a wrong type or an out-of-range value.
+    """
+    sections = _section_classes(algo)
+    top = {k: coerce(k, values[k], field_types(TrainConfig)[k]) for k in TOP_LEVEL
+           if k in values and k not in ("algo", "env")}
+    parts = {}
+    for section, cls in sections.items():
+        types_ = field_types(cls)
+        own = {k.partition(".")[2]: v for k, v in values.items() if k.startswith(section + ".")}
+        parts[section] = cls(**{k: coerce(f"{section}.{k}", v, types_[k]) for k, v in own.items()})
+    return TrainConfig(algo=algo, env=env, **top, **parts).validate()
+
+
+def resolve_config_with_sources(
+    algo: str = "ppo",
+    env: str = "Hopper-v5",
+    *,
+    preset: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    seed: int | None = None,
+    total_steps: int | None = None,
+) -> tuple[TrainConfig, dict[str, str]]:
+    """:func:`resolve_config` and, for each key set by something other than the defaults,
+    where its value came from (``preset NAME``, ``--set``, ``argument``)."""
+    method_class(algo)  # an unknown method fails first, with the list of valid ones
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    path = _preset_path(algo, env, preset)
+    if path is not None:
+        label = f"preset {path.stem}" if path.parent == _bundled_preset_path("x").parent \
+            else f"preset {path}"
+        for key, value in _preset_values(path, algo).items():
+            values[key], sources[key] = value, label
+    for key, value in (overrides or {}).items():
+        qualified = qualify(key, algo, "--set")
+        values[qualified], sources[qualified] = value, "--set"
+    for key, value in (("seed", seed), ("ppo.total_steps", total_steps)):
+        if value is not None:
+            values[key], sources[key] = value, "argument"
+    return build_config(algo, env, values), sources
+
+
+def resolve_config(
+    algo: str = "ppo",
+    env: str = "Hopper-v5",
+    *,
+    preset: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    seed: int | None = None,
+    total_steps: int | None = None,
+) -> TrainConfig:
+    """Build and validate the config for ``algo`` on ``env`` (module docstring).
+
+    Args:
+        algo: training method (``robustpo list``).
+        env: Gymnasium id.
+        preset: a bundled preset name, a YAML file, ``"defaults"``, or None for the bundled
+            ``<algo>-<env>`` preset.
+        overrides: ``{key: value}`` applied after the preset (qualified or bare keys).
+        seed, total_steps: applied last.
+
+    Raises:
+        UnknownNameError: unknown algorithm or preset name.
+        ConfigError: no preset for ``algo`` on ``env``; unknown key; wrong type; out of range.
+    """
+    return resolve_config_with_sources(algo, env, preset=preset, overrides=overrides,
+                                       seed=seed, total_steps=total_steps)[0]
+
+
+def task_ppo_config(env: str, **kwargs: Any) -> TrainConfig:
+    """The PPO recipe of task ``env`` for the models attacks learn on it (SA-RL and PA-AD
+    adversaries, robust Sarsa's Q): its bundled PPO preset, or PPO's built-in defaults for a
+    task without one. ``kwargs`` as :func:`resolve_config`."""
+    preset = None if f"ppo-{env}" in preset_names() else DEFAULTS
+    return resolve_config("ppo", env, preset=preset, **kwargs)
+
+
+def config_from_dict(data: dict[str, Any], source: str) -> TrainConfig:
+    """Rebuild a config saved in a run directory or checkpoint.
+
+    Reads the sectioned form, and the flat form of run directories written before configs
+    had sections (its keys of other methods, which that form always held, are dropped).
+
+    Raises:
+        ConfigError / UnknownNameError: a key, type or value that does not fit (an
+            incompatible or edited run directory).
+    """
+    algo, env = str(data.get("algo", "ppo")), str(data.get("env", "Hopper-v5"))
+    rest = {k: v for k, v in data.items() if k not in ("algo", "env")}
+    if any(k in SECTIONS for k in rest):
+        values = {qualify(k, algo, source): v for k, v in _flatten(rest, source).items()}
+    else:
+        values = {}
+        for key, value in rest.items():
+            try:
+                values[qualify(key, algo, source)] = value
+            except ConfigError:
+                if not _known_anywhere(key):
+                    raise
+    return build_config(algo, env, values)
+
+
+def _known_anywhere(key: str) -> bool:
+    """Whether a flat key belongs to some method's section (the flat form held them all)."""
+    from ..adversaries.base import method_names
+
+    return any(key in field_types(method_class(m).config_class) for m in method_names())
+
+
+def describe(cfg: TrainConfig, sources: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """Rows ``(key, value, source, meaning)`` of every config field, for ``--dry-run``."""
+    rows = []
+    top_docs = field_docs(TrainConfig)
+    for key in TOP_LEVEL:
+        source = "argument" if key in ("algo", "env") else sources.get(key, "default")
+        rows.append((key, repr(getattr(cfg, key)), source, top_docs[key]))
+    for section in SECTIONS:
+        part = getattr(cfg, section)
+        for name, doc in field_docs(part).items():
+            key = f"{section}.{name}"
+            rows.append((key, repr(getattr(part, name)), sources.get(key, "default"), doc))
+    return rows
