@@ -1,19 +1,22 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from robustpo.agent import Agent, load_agent
-from robustpo.checkpoint import load_checkpoint, save_checkpoint
+from robustpo.agents.agent import Agent, gaussian_agent, load_agent
+from robustpo.core.nets import DeterministicActor, ValueNet
+from robustpo.core.normalization import ObservationNormalizer
 from robustpo.errors import CheckpointError
+from robustpo.io.checkpoint import load_checkpoint, save_checkpoint
 
 from .conftest import tensors_equal
 
 
 def make_agent(hidden=(16, 16)):
     torch.manual_seed(0)
-    agent = Agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), list(hidden))
+    agent = gaussian_agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), list(hidden))
     agent.obs_normalizer.normalize(np.random.default_rng(0).normal(size=(50, 11)))
     return agent
 
@@ -74,10 +77,42 @@ def test_other_format_version_is_refused(tmp_path):
 def test_incompatible_agent_shapes_are_refused(tmp_path):
     make_agent(hidden=(16, 16)).save(tmp_path)
     record = json.loads((tmp_path / "agent.json").read_text())
-    record["meta"]["agent"]["hidden"] = [32, 32]
+    record["meta"]["agent"]["modules"]["actor"]["hidden"] = [32, 32]
     (tmp_path / "agent.json").write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match="does not fit this agent"):
         load_agent(tmp_path)
+    record["meta"]["agent"]["modules"]["actor"]["kind"] = "transformer"
+    (tmp_path / "agent.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="description is incomplete"):
+        load_agent(tmp_path)
+
+
+def test_agents_of_any_named_modules_round_trip(tmp_path):
+    torch.manual_seed(0)
+    actor = DeterministicActor(11, 3, [32, 32], -2 * np.ones(3), 2 * np.ones(3))
+    head = ValueNet(11, [8])  # an extra head beside the actor, e.g. a worst-case critic
+    agent = Agent("Hopper-v5", {"actor": actor, "worst_q": head},
+                  ObservationNormalizer(11), -2 * np.ones(3), 2 * np.ones(3), attack_eps=0.05)
+    agent.save(tmp_path)
+    loaded = load_agent(tmp_path)
+    assert list(loaded.modules) == ["actor", "worst_q"] and loaded.attack_eps == 0.05
+    assert tensors_equal(agent.tensors(), loaded.tensors())
+    obs = np.random.default_rng(1).normal(size=(4, 11))
+    actions = loaded.act(obs)
+    np.testing.assert_array_equal(actions, agent.act(obs))
+    assert (np.abs(actions) <= 2).all()
+    np.testing.assert_array_equal(loaded.act(obs, deterministic=False), actions)
+    with pytest.raises(AttributeError, match="has no critic"):
+        _ = loaded.critic
+
+
+def test_agents_saved_before_named_modules_still_load():
+    zoo = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
+    spec = json.loads((zoo / "agent.json").read_text())["meta"]["agent"]
+    assert "modules" not in spec  # the v0.2 form: hidden sizes of an actor and a critic
+    agent = load_agent(zoo)
+    assert list(agent.modules) == ["actor", "critic"]
+    assert agent.attack_eps == 0.075  # from the run directory's config
 
 
 def test_missing_run_directory_and_empty_directory(tmp_path):

@@ -3,15 +3,18 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from robustpo.agents.agent import load_agent
 
 from .conftest import TINY
 
 
 def run_cli(*args):
     proc = subprocess.run([sys.executable, "-m", "robustpo", *args], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -33,7 +36,7 @@ def test_train_eval_and_corrupt_checkpoint_through_the_cli(tmp_path):
     run = tmp_path / "run"
     sets = [f"--set={k}={v}" for k, v in TINY.items()]
     code, out = run_cli("train", "--env", "Pendulum-v1", "--steps", "512", "--out", str(run),
-                        "--no-progress", *sets)
+                        "--preset", "defaults", "--no-progress", *sets)
     assert code == 0, out
     code, out = run_cli("eval", str(run), "--episodes", "3", "--attack", "random", "--eps",
                         "0.1", "--json", str(tmp_path / "e.json"))
@@ -53,3 +56,38 @@ def test_list_shows_every_kind():
     assert code == 0
     for word in ("ppo", "Hopper-v5", "random", "ppo-Walker2d-v5"):
         assert word in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["attack", "zoo/ppo-Hopper-v5", "--eps", "-1"], "eps must be a finite number >= 0"),
+    (["attack", "zoo/ppo-Hopper-v5", "--eps", "nan"], "got nan"),
+    (["attack", "zoo/ppo-Hopper-v5", "--eps", "inf"], "got inf"),
+    (["attack", "zoo/ppo-Hopper-v5", "--episodes", "0"], "episodes must be an integer >= 1"),
+    (["attack", "zoo/ppo-Hopper-v5", "--eps-sweep", "0,-0.1"], "got -0.1"),
+    (["attack", "zoo/ppo-Hopper-v5", "--eps-sweep", "0,a"], "--eps-sweep expects numbers"),
+    (["eval", "zoo/ppo-Hopper-v5", "--episodes", "-3"], "episodes must be an integer >= 1"),
+    (["eval", "zoo/ppo-Hopper-v5", "--attack", "mad", "--eps", "nan"], "got nan"),
+    (["train", "--set", "kappa=0.3"], "Unknown config key 'kappa'"),
+    (["train", "--algo", "barppo", "--env", "HalfCheetah-v4"], "No preset for barppo"),
+    (["train", "--steps", "0"], "--steps must be >= 1"),
+])
+def test_bad_values_are_refused_before_any_work(args, message):
+    code, out = run_cli(*args)
+    assert code == 2, out
+    assert message in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+def test_attacking_an_agent_file_uses_the_agents_own_eps(tmp_path):
+    zoo = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Walker2d-v5"
+    code, out = run_cli("attack", str(zoo / "agent.json"), "--attacks", "random",
+                        "--episodes", "1", "--json", str(tmp_path / "a.json"))
+    assert code == 0, out
+    assert json.loads((tmp_path / "a.json").read_text())["eps"] == 0.05  # Walker2d's, not 0
+    copy = tmp_path / "agent"  # the same agent outside its run directory, eps in its file
+    agent = load_agent(zoo)
+    agent.save(copy)
+    code, out = run_cli("attack", str(copy / "agent.json"), "--attacks", "random",
+                        "--episodes", "1", "--json", str(tmp_path / "b.json"))
+    assert code == 0, out
+    assert json.loads((tmp_path / "b.json").read_text())["eps"] == 0.05

@@ -5,8 +5,9 @@ import json
 import pytest
 import yaml
 
-from robustpo.compare import markdown_table, median_agent, method_name, read_agent
 from robustpo.errors import CheckpointError
+from robustpo.results.compare import markdown_table, median_agent, method_name, read_agent
+from robustpo.training.presets import config_from_dict
 
 from .test_cli import run_cli
 
@@ -59,11 +60,17 @@ def test_missing_or_corrupt_results_say_what_to_run(tmp_path):
 
 
 def test_method_name_marks_guidance_kappa_clean_std_and_layout():
-    assert method_name({"algo": "carppo", "kappa": 0.0}) == "CAR-PPO (no guidance)"
-    assert method_name({"algo": "barppo", "kappa": 0.3}) == "BAR-PPO (kappa 0.3)"
-    assert (method_name({"algo": "barppo", "kappa": 0.3, "robust_std_grad": "clean"})
+    def name(config):
+        return method_name(config_from_dict(config, "test"))
+
+    assert name({"algo": "carppo", "kappa": 0.0}) == "CAR-PPO (no guidance)"
+    assert name({"algo": "barppo", "kappa": 0.3}) == "BAR-PPO (kappa 0.3)"
+    assert (name({"algo": "barppo", "kappa": 0.3, "robust_std_grad": "clean"})
             == "BAR-PPO (kappa 0.3, clean-std)")
-    assert method_name({"algo": "sappo", "kappa": 1.0, "robust_std_grad": "clean"}) == "SA-PPO"
-    assert method_name({"algo": "ppo", "num_envs": 8, "rollout_steps": 256}) == "PPO"
-    assert (method_name({"algo": "barppo", "kappa": 0.3, "num_envs": 1, "rollout_steps": 2048})
+    assert name({"algo": "sappo", "kappa": 1.0, "robust_std_grad": "clean"}) == "SA-PPO"
+    assert name({"algo": "ppo", "num_envs": 8, "rollout_steps": 256}) == "PPO"
+    assert (name({"algo": "barppo", "kappa": 0.3, "num_envs": 1, "rollout_steps": 2048})
             == "BAR-PPO (kappa 0.3, 1 env x 2048)")
+    sectioned = {"algo": "barppo", "method": {"kappa": 0.5}, "ppo": {"num_envs": 1,
+                                                                   "rollout_steps": 2048}}
+    assert name(sectioned) == "BAR-PPO (kappa 0.5, 1 env x 2048)"

@@ -2,15 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from robustpo.agent import Agent
+from robustpo.agents.agent import Agent, gaussian_agent
 from robustpo.attacks import ObservationAttack, make_attack
-from robustpo.errors import PerturbationOutOfBallError, UnknownNameError
-from robustpo.evaluate import ReturnStats, evaluate
+from robustpo.errors import ConfigError, PerturbationOutOfBallError, UnknownNameError
+from robustpo.evaluation.episodes import ReturnStats
+from robustpo.results.suite import evaluate
 
 
 def pendulum_agent() -> Agent:
     torch.manual_seed(0)
-    agent = Agent("Pendulum-v1", 3, 1, np.array([-2.0]), np.array([2.0]), [8, 8])
+    agent = gaussian_agent("Pendulum-v1", 3, 1, np.array([-2.0]), np.array([2.0]), [8, 8])
     agent.obs_normalizer.frozen = True
     return agent
 
@@ -58,5 +59,5 @@ def test_perturbation_outside_the_ball_raises():
 def test_unknown_attack_and_bad_arguments():
     with pytest.raises(UnknownNameError, match="Valid attacks are: .*random"):
         make_attack("mad-max")
-    with pytest.raises(ValueError, match="episodes must be >= 1"):
+    with pytest.raises(ConfigError, match="episodes must be an integer >= 1"):
         evaluate(pendulum_agent(), episodes=0)

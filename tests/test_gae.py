@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustpo.gae import compute_gae
+from robustpo.core.gae import compute_gae
 
 
 def test_gae_hand_computed_example():

@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustpo.ibp import interval_bounds
-from robustpo.nets import MLP
+from robustpo.core.ibp import interval_bounds
+from robustpo.core.nets import MLP
 
 
 @settings(max_examples=30, deadline=None)

@@ -9,7 +9,8 @@ import torch
 import robustpo
 import robustpo.attacks.learned as learned
 from robustpo.attacks import make_attack
-from robustpo.perturb import check_in_ball
+from robustpo.core.envs import make_env
+from robustpo.core.perturb import check_in_ball
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
 
@@ -20,7 +21,7 @@ def test_adversary_env_perturbs_inside_the_ball_and_negates_the_reward():
     obs, _ = env.reset(seed=0)
     assert obs.dtype == np.float32 and obs.shape == (victim.obs_dim,)
     assert env.action_space.low.min() == -1.0 and env.action_space.high.max() == 1.0
-    plain = robustpo.envs.make_env("Hopper-v5")
+    plain = make_env("Hopper-v5")
     raw, _ = plain.reset(seed=0)
     zero = np.zeros(victim.obs_dim, dtype=np.float32)
     for _ in range(5):  # with Delta = 0 the victim acts on the clean observation

@@ -10,6 +10,6 @@ def test_ppo_learns_inverted_pendulum(tmp_path):
     # 30 iterations of 2048 steps (61,440 steps, about 30 s on 2 cores). A random policy scores
     # about 5-10; the maximum is 1000 (the episode's 1000-step time limit).
     result = robustpo.train("ppo", "InvertedPendulum-v5", steps=30 * 2048, seed=0, out=tmp_path,
-                            progress=False)
+                            preset="defaults", progress=False)
     evaluation = robustpo.evaluate(result.agent, episodes=10)
     assert evaluation.stats.mean >= 950, evaluation.stats

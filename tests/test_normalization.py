@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustpo.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
+from robustpo.core.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 
 
 @settings(max_examples=40, deadline=None)

@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from robustpo.attacks import make_attack
+from robustpo.core.perturb import check_in_ball, project_linf
 from robustpo.errors import PerturbationOutOfBallError
-from robustpo.perturb import check_in_ball, project_linf
 
 floats = st.floats(-20, 20, allow_nan=False, width=32)
 

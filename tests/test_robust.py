@@ -1,18 +1,20 @@
 """Robust training (SA-PPO, CAR-PPO, BAR-PPO): reductions to PPO, the inner solvers, the
 closed-form gradients, and the eps ramp."""
 
-import dataclasses
-
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustpo.config import PPOConfig, resolve_config
-from robustpo.nets import GaussianActor
-from robustpo.perturb import BALL_TOLERANCE
-from robustpo.robust import PolicyKL, PolicyObjective, SurrogateLoss, car_weights, ramped_eps
-from robustpo.train import train
+from robustpo.adversaries import Minibatch, method_class
+from robustpo.adversaries.carppo import car_weights
+from robustpo.config.sections import PPOConfig
+from robustpo.core.nets import GaussianActor
+from robustpo.core.objectives import PolicyKL, SurrogateLoss
+from robustpo.core.perturb import BALL_TOLERANCE
+from robustpo.core.surrogate import Surrogate
+from robustpo.training.driver import train
+from robustpo.training.presets import resolve_config
 
 from .conftest import tensors_equal
 
@@ -31,12 +33,19 @@ def minibatch(seed: int, n: int = 64, obs_dim: int = 6, act_dim: int = 3):
     with torch.no_grad():
         old_log_probs = actor.log_prob(actor(obs), actions) + 0.2 * torch.randn(n, generator=g)
     adv = torch.randn(n, generator=g)
-    return actor, (obs, actions, old_log_probs, adv)
+    return actor, Minibatch(obs, actions, old_log_probs, adv, torch.zeros(n), torch.zeros(n))
 
 
-def objective(algo: str, seed: int = 0, **kw) -> PolicyObjective:
-    cfg = dataclasses.replace(PPOConfig(), algo=algo, **kw)
-    return PolicyObjective(cfg, torch.Generator().manual_seed(seed))
+def objective(algo: str, seed: int = 0, entropy_coef: float = 0.0, **kw):
+    """The training adversary of ``algo`` with method-section values ``kw``."""
+    cls = method_class(algo)
+    return cls(cls.config_class(**kw), PPOConfig(entropy_coef=entropy_coef), 0.1,
+               torch.Generator().manual_seed(seed))
+
+
+def perturb(adversary, actor, batch, eps):
+    clean = Surrogate(actor, batch.obs, batch.actions, batch.old_log_probs, batch.adv, 0.2)
+    return adversary.perturb(actor, batch, clean, eps)
 
 
 @pytest.mark.parametrize("algo,overrides", [
@@ -69,25 +78,20 @@ def test_nonzero_eps_changes_the_parameters(tmp_path, tiny):
 @given(st.integers(0, 1000), st.floats(0.0, 0.5), st.sampled_from(
     [("sappo", "sgld"), ("carppo", "pgd"), ("carppo", "sgld"), ("barppo", "sgld")]))
 def test_training_perturbations_lie_in_the_ball(seed, eps, method):
-    actor, (obs, actions, old_log_probs, adv) = minibatch(seed)
+    actor, batch = minibatch(seed)
     algo, solver = method
-    obj = objective(algo, seed, inner_solver=solver)
-    with torch.no_grad():
-        clean_mean = actor(obs)
-    perturbed = obj.perturb(actor, obs, actions, old_log_probs, adv, clean_mean, eps)
-    assert perturbed.shape == obs.shape
-    assert (perturbed - obs).abs().max() <= eps + BALL_TOLERANCE
+    perturbed = perturb(objective(algo, seed, inner_solver=solver), actor, batch, eps)
+    assert perturbed.shape == batch.obs.shape
+    assert (perturbed - batch.obs).abs().max() <= eps + BALL_TOLERANCE
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_max_kl_solver_beats_random_perturbations(seed):
-    actor, (obs, actions, old_log_probs, adv) = minibatch(seed)
-    eps = 0.1
+    actor, batch = minibatch(seed)
+    eps, obs = 0.1, batch.obs
     with torch.no_grad():
-        clean_mean = actor(obs)
-        kl = PolicyKL(actor, clean_mean)
-        solved = objective("barppo", seed).perturb(actor, obs, actions, old_log_probs, adv,
-                                                   clean_mean, eps)
+        kl = PolicyKL(actor, actor(obs))
+        solved = perturb(objective("barppo", seed), actor, batch, eps)
         g = torch.Generator().manual_seed(seed)
         random = obs + (torch.rand(obs.shape, generator=g) * 2 - 1) * eps
         assert kl(solved).mean() > 2 * kl(random).mean()
@@ -95,13 +99,12 @@ def test_max_kl_solver_beats_random_perturbations(seed):
 
 @pytest.mark.parametrize("solver", ["pgd", "sgld"])
 def test_min_surrogate_solver_lowers_the_surrogate(solver):
-    actor, (obs, actions, old_log_probs, adv) = minibatch(7)
-    loss = SurrogateLoss(actor, actions, old_log_probs, adv, 0.2)
+    actor, batch = minibatch(7)
+    loss = SurrogateLoss(actor, batch.actions, batch.old_log_probs, batch.adv, 0.2)
     with torch.no_grad():
-        solved = objective("carppo", inner_solver=solver).perturb(
-            actor, obs, actions, old_log_probs, adv, actor(obs), 0.1)
+        solved = perturb(objective("carppo", inner_solver=solver), actor, batch, 0.1)
         # L is the negated surrogate: the solver must raise it, i.e. lower the surrogate
-        assert loss(solved).mean() > loss(obs).mean() + 0.05
+        assert loss(solved).mean() > loss(batch.obs).mean() + 0.05
 
 
 @settings(max_examples=30, deadline=None)
@@ -115,11 +118,12 @@ def test_car_soft_weights_sum_to_one_and_favour_the_worst(losses, temperature):
 
 
 def test_closed_form_input_gradients_match_autograd():
-    actor, (obs, actions, old_log_probs, adv) = minibatch(11)
+    actor, b = minibatch(11)
     with torch.no_grad():
-        clean_mean = actor(obs)
-    x = obs + 0.05
-    for f in (PolicyKL(actor, clean_mean), SurrogateLoss(actor, actions, old_log_probs, adv, 0.2)):
+        clean_mean = actor(b.obs)
+    x = b.obs + 0.05
+    for f in (PolicyKL(actor, clean_mean),
+              SurrogateLoss(actor, b.actions, b.old_log_probs, b.adv, 0.2)):
         xr = x.clone().requires_grad_(True)
         (expected,) = torch.autograd.grad(f(xr).sum(), xr)
         torch.testing.assert_close(f.gradient(x), expected, rtol=1e-4, atol=1e-6)
@@ -135,15 +139,16 @@ def test_closed_form_input_gradients_match_autograd():
 def test_closed_form_policy_gradient_matches_autograd(algo, kw):
     actor, batch = minibatch(5)
     kw = {"entropy_coef": 1e-2, **kw}
-    fast = objective(algo, 1, **kw).step(actor, *batch, eps=0.1, analytic=True)
-    ref = objective(algo, 1, **kw).step(actor, *batch, eps=0.1, analytic=False)
+    fast = objective(algo, 1, **kw).step(actor, batch, eps=0.1, analytic=True)
+    ref = objective(algo, 1, **kw).step(actor, batch, eps=0.1, analytic=False)
     loss = ref.loss - 1e-2 * actor.entropy()
     expected = torch.autograd.grad(loss, list(actor.parameters()))
     assert float(fast.loss) == pytest.approx(float(ref.loss.detach()), rel=1e-5, abs=1e-7)
     for got, want in zip(fast.grads, expected):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     if algo != "ppo":
-        assert float(fast.kl) > 0 and float(fast.inner) != 0
+        assert float(fast.metrics["perturbed_kl"]) > 0
+        assert float(fast.metrics["inner_objective"]) != 0
 
 
 @pytest.mark.parametrize("analytic", [True, False])
@@ -153,15 +158,14 @@ def test_clean_std_grad_moves_the_mean_gradient_only(analytic):
     actor, batch = minibatch(7)
 
     def grads(algo, **kw):
-        step = objective(algo, 2, kappa=0.0, **kw).step(actor, *batch, eps=0.1,
-                                                          analytic=analytic)
+        step = objective(algo, 2, **kw).step(actor, batch, eps=0.1, analytic=analytic)
         if analytic:
             return step.loss.detach(), step.grads
         return step.loss.detach(), torch.autograd.grad(step.loss, list(actor.parameters()))
 
     ppo_loss, ppo = grads("ppo")
-    lit_loss, literal = grads("barppo")
-    cln_loss, clean = grads("barppo", robust_std_grad="clean")
+    lit_loss, literal = grads("barppo", kappa=0.0)
+    cln_loss, clean = grads("barppo", kappa=0.0, robust_std_grad="clean")
     torch.testing.assert_close(clean[0], ppo[0])
     assert not torch.allclose(literal[0], ppo[0])
     for a, b in zip(clean[1:], literal[1:]):
@@ -171,31 +175,26 @@ def test_clean_std_grad_moves_the_mean_gradient_only(analytic):
 
 def test_eps_ramps_linearly_over_the_first_three_quarters():
     cfg = resolve_config("barppo", "Hopper-v5")
-    assert cfg.iterations == 976 and cfg.attack_eps == 0.075
-    assert ramped_eps(cfg, 0) == 0.0
-    assert ramped_eps(cfg, 366) == pytest.approx(0.075 * 366 / 732)
-    assert ramped_eps(cfg, 732) == ramped_eps(cfg, 975) == pytest.approx(0.075)
-
-
-def test_robust_presets_hold_the_reference_values():
-    sa = resolve_config("sappo", "Walker2d-v5")
-    assert (sa.kappa, sa.inner_solver, sa.attack_eps, sa.policy_lr) == (0.1, "sgld", 0.05, 4e-4)
-    car = resolve_config("carppo", "Hopper-v5")
-    assert (car.kappa, car.car_reg, car.car_lambda, car.inner_solver) == (1.0, 0.3, 1000.0, "pgd")
+    assert cfg.ppo.iterations == 976 and cfg.attack_eps == 0.075
+    adversary = method_class("barppo")(cfg.method, cfg.ppo, cfg.attack_eps, torch.Generator())
+    assert adversary.eps(0) == 0.0
+    assert adversary.eps(366) == pytest.approx(0.075 * 366 / 732)
+    assert adversary.eps(732) == adversary.eps(975) == pytest.approx(0.075)
+    assert objective("ppo").eps(500) == 0.0
 
 
 def test_robust_training_resumes_bit_exactly(tmp_path, tiny):
-    import robustpo.ppo
-    from robustpo.checkpoint import load_checkpoint
-    from robustpo.config import config_from_dict
-    from robustpo.rundir import checkpoint_paths
+    from robustpo.io.checkpoint import load_checkpoint
+    from robustpo.io.rundir import checkpoint_paths
+    from robustpo.learners.ppo import PPOLearner
+    from robustpo.training.presets import config_from_dict
 
     full = train("barppo", "Hopper-v5", steps=2 * STEPS, seed=2, out=tmp_path,
                  overrides={**tiny, "attack_eps": 0.1}, progress=False)
     first = checkpoint_paths(tmp_path)[0]  # iteration 4 of 8 (the last 3 are kept)
     tensors, meta = load_checkpoint(first)
     assert meta["iteration"] == 4 and "rng.adversary" in tensors
-    learner = robustpo.ppo.PPOLearner(config_from_dict(meta["config"], "test"))
+    learner = PPOLearner(config_from_dict(meta["config"], "test"))
     learner.restore(tensors, meta, "test")
     while learner.iteration < 8:
         learner.step()

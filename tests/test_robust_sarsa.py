@@ -6,7 +6,7 @@ import torch
 import robustpo
 import robustpo.attacks.robust_sarsa as rs
 from robustpo.attacks import make_attack
-from robustpo.perturb import check_in_ball
+from robustpo.core.perturb import check_in_ball
 
 ZOO = "zoo/ppo-Hopper-v5"
 

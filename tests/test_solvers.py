@@ -6,15 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from robustpo.agent import Agent
+from robustpo.agents.agent import Agent, gaussian_agent
 from robustpo.attacks import make_attack
-from robustpo.objectives import action_difference
-from robustpo.perturb import check_in_ball, fgsm, pgd, sgld
+from robustpo.core.objectives import PolicyKL
+from robustpo.core.perturb import check_in_ball, fgsm, pgd, sgld
 
 
 def victim(seed: int = 0) -> Agent:
     torch.manual_seed(seed)
-    agent = Agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), [64, 64])
+    agent = gaussian_agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), [64, 64])
     with torch.no_grad():  # a trained-looking policy: larger output weights than at init
         agent.actor.mean_net.layers[-1].weight.mul_(100.0)
         agent.actor.log_std.fill_(-1.5)
@@ -64,7 +64,9 @@ def test_every_attack_stays_in_the_ball(obs, eps, seed, name):
 
 def test_solvers_stay_in_the_ball_for_a_steep_objective():
     clean = torch.randn(32, 11, generator=torch.Generator().manual_seed(1))
-    f = action_difference(victim(), clean)
+    agent = victim()
+    with torch.no_grad():
+        f = PolicyKL(agent.actor, agent.actor(clean))
     for solver in (lambda: pgd(f, clean, 0.05), lambda: sgld(f, clean, 0.05),
                    lambda: fgsm(f, clean, 0.05)):
         check_in_ball(solver(), clean, 0.05, "solver")
@@ -73,8 +75,8 @@ def test_solvers_stay_in_the_ball_for_a_steep_objective():
 def test_mad_increases_the_action_difference_over_random_noise():
     agent = victim()
     clean = torch.randn(256, 11, generator=torch.Generator().manual_seed(2))
-    diff = action_difference(agent, clean)
     with torch.no_grad():
+        diff = PolicyKL(agent.actor, agent.actor(clean))
         random = diff(make_attack("random", seed=0).perturb(agent, clean, 0.075)).mean()
         mad = diff(make_attack("mad", seed=0).perturb(agent, clean, 0.075)).mean()
     assert mad > 3 * random, (float(mad), float(random))

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from robustpo.agent import Agent
+from robustpo.agents.agent import Agent, gaussian_agent
 from robustpo.errors import UnknownNameError
-from robustpo.suite import resolve_attack_names, robustness_curve, run_suite
+from robustpo.results.suite import resolve_attack_names, robustness_curve, run_suite
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
 
 
 def pendulum_agent() -> Agent:
     torch.manual_seed(0)
-    agent = Agent("Pendulum-v1", 3, 1, np.array([-2.0]), np.array([2.0]), [8, 8])
+    agent = gaussian_agent("Pendulum-v1", 3, 1, np.array([-2.0]), np.array([2.0]), [8, 8])
     with torch.no_grad():
         agent.actor.mean_net.layers[-1].weight.mul_(300.0)
     agent.obs_normalizer.frozen = True

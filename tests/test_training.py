@@ -7,13 +7,13 @@ import time
 import pytest
 import torch
 
-import robustpo.ppo
-from robustpo.agent import load_agent
-from robustpo.checkpoint import load_checkpoint
-from robustpo.config import config_from_dict
+import robustpo.learners.ppo
+from robustpo.agents.agent import load_agent
 from robustpo.errors import CheckpointError, NonFiniteError
-from robustpo.rundir import checkpoint_paths
-from robustpo.train import train
+from robustpo.io.checkpoint import load_checkpoint
+from robustpo.io.rundir import checkpoint_paths
+from robustpo.training.driver import train
+from robustpo.training.presets import config_from_dict
 
 from .conftest import TINY, tensors_equal
 
@@ -75,7 +75,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
 def test_resume_restores_the_saved_iteration_state_exactly(tmp_path, tiny):
     train("ppo", "Hopper-v5", steps=STEPS, seed=1, out=tmp_path, overrides=tiny, progress=False)
     tensors, meta = load_checkpoint(checkpoint_paths(tmp_path)[-1])
-    learner = robustpo.ppo.PPOLearner(config_from_dict(meta["config"], "test"))
+    learner = robustpo.learners.ppo.PPOLearner(config_from_dict(meta["config"], "test"))
     learner.restore(tensors, meta, "test")
     assert learner.iteration == meta["iteration"] == 8
     assert tensors_equal(learner.state_tensors(), tensors)
@@ -83,7 +83,7 @@ def test_resume_restores_the_saved_iteration_state_exactly(tmp_path, tiny):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypatch):
-    real = robustpo.ppo.value_loss_and_grads
+    real = robustpo.learners.ppo.value_loss_and_grads
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -94,7 +94,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypat
             value = value * float("nan")
         return value, critic_grads
 
-    monkeypatch.setattr(robustpo.ppo, "value_loss_and_grads", poisoned)
+    monkeypatch.setattr(robustpo.learners.ppo, "value_loss_and_grads", poisoned)
     with pytest.raises(NonFiniteError, match="the value loss became NaN or infinite") as err:
         train("ppo", "Hopper-v5", steps=STEPS, seed=0, out=tmp_path, overrides=tiny,
               progress=False)

@@ -1,6 +1,9 @@
 """Training adversaries of the PPO family, one module per method, registered by name."""
 
-from . import barppo, carppo, sappo, spo  # noqa: F401 - registers the methods
+# The registration order is the listing order: the baseline first.
+# isort: off
+from . import spo, sappo, carppo, barppo  # noqa: F401 - registers the methods
+# isort: on
 from .base import (
     Minibatch,
     PolicyStep,

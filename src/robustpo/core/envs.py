@@ -31,6 +31,12 @@ def continuous_env_ids() -> list[str]:
     return [e for e in FEATURED_ENVS if e in gym.registry]
 
 
+def check_env_id(env_id: str) -> None:
+    """Raise :class:`UnknownNameError` unless ``env_id`` is a registered Gymnasium id."""
+    if env_id not in gym.registry:
+        raise UnknownNameError("environment", env_id, continuous_env_ids())
+
+
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """Create one environment, wrapped so that its simulator state can be saved and restored.
 
@@ -38,8 +44,7 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
         UnknownNameError: ``env_id`` is not a registered Gymnasium environment.
         ConfigError: its spaces are not a flat Box (robustpo handles continuous control).
     """
-    if env_id not in gym.registry:
-        raise UnknownNameError("environment", env_id, continuous_env_ids())
+    check_env_id(env_id)
     env = SimStateWrapper(gym.make(env_id, **kwargs))
     obs_space, act_space = env.observation_space, env.action_space
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):

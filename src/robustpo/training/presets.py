@@ -28,6 +28,7 @@ from ..config.sections import (
     field_docs,
     field_types,
 )
+from ..core.envs import check_env_id
 from ..errors import ConfigError, UnknownNameError
 
 DEFAULTS = "defaults"  # --preset defaults: the dataclass defaults, explicitly
@@ -131,12 +132,14 @@ def _bundled_preset_path(name: str) -> Path:
     return Path(str(resources.files("robustpo.training") / "presets" / f"{name}.yaml"))
 
 
-def _preset_values(path: Path, algo: str, depth: int = 0) -> dict[str, Any]:
-    """A preset's values by qualified key; ``inherit: NAME`` first loads bundled preset NAME."""
+def _preset_values(path: Path, algo: str, depth: int = 0) -> dict[str, tuple[Any, str]]:
+    """A preset's values by qualified key, each with the preset that set it; ``inherit: NAME``
+    first loads bundled preset NAME."""
     values = load_yaml_mapping(path, "preset")
     parent = values.pop("inherit", None)
-    own = {qualify(k, algo, f"preset {path}"): v
-           for k, v in _flatten(values, f"preset {path}").items()}
+    bundled = path.parent == _bundled_preset_path("x").parent
+    label = f"preset {path.stem}" if bundled else f"preset {path}"
+    own = {qualify(k, algo, label): (v, label) for k, v in _flatten(values, label).items()}
     if parent is None:
         return own
     if str(parent) not in preset_names() or depth > 5:
@@ -191,14 +194,13 @@ def resolve_config_with_sources(
 ) -> tuple[TrainConfig, dict[str, str]]:
     """:func:`resolve_config` and, for each key set by something other than the defaults,
     where its value came from (``preset NAME``, ``--set``, ``argument``)."""
-    method_class(algo)  # an unknown method fails first, with the list of valid ones
+    method_class(algo)  # unknown names fail first, with the lists of valid ones
+    check_env_id(env)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     path = _preset_path(algo, env, preset)
     if path is not None:
-        label = f"preset {path.stem}" if path.parent == _bundled_preset_path("x").parent \
-            else f"preset {path}"
-        for key, value in _preset_values(path, algo).items():
+        for key, (value, label) in _preset_values(path, algo).items():
             values[key], sources[key] = value, label
     for key, value in (overrides or {}).items():
         qualified = qualify(key, algo, "--set")

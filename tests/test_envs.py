@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from robustpo.config import parse_set_options, resolve_config
-from robustpo.envs import make_env, make_vector_env
+from robustpo.core.envs import make_env, make_vector_env
 from robustpo.errors import ConfigError, UnknownNameError
 
 
@@ -25,32 +24,6 @@ def test_threaded_vector_env_matches_gymnasium_sync():
     assert len(f1) > 0  # random actions make Hopper fall: episodes ended and reset
     assert all(np.array_equal(x, y) for x, y in zip(t1, t2))
     assert all(np.array_equal(x, y) for x, y in zip(f1, f2))
-
-
-def test_presets_hold_reference_values():
-    hopper = resolve_config("ppo", "Hopper-v5")
-    assert (hopper.policy_lr, hopper.value_lr, hopper.attack_eps) == (3e-4, 2.5e-4, 0.075)
-    assert hopper.batch_size == 2048 and hopper.iterations == 976 and not hopper.value_clip
-    cheetah = resolve_config("ppo", "HalfCheetah-v5")
-    assert (cheetah.policy_lr, cheetah.value_lr, cheetah.init_std) == (1e-4, 1e-3, 0.5)
-    assert cheetah.entropy_coef == 1e-4 and cheetah.attack_eps == 0.15
-    assert resolve_config("ppo", "Ant-v5").iterations == 4882
-
-
-def test_overrides_are_typed_and_checked():
-    cfg = resolve_config("ppo", "Hopper-v5", overrides=parse_set_options(
-        ["policy_lr=1e-4", "hidden=[32, 32]", "value_clip=true", "max_grad_norm=0.5"]))
-    assert cfg.policy_lr == 1e-4 and cfg.hidden == [32, 32] and cfg.value_clip
-    with pytest.raises(ConfigError, match="'epochs' expects int"):
-        resolve_config("ppo", "Hopper-v5", overrides={"epochs": "many"})
-    with pytest.raises(ConfigError, match="not divisible by minibatches"):
-        resolve_config("ppo", "Hopper-v5", overrides={"minibatches": 7})
-    with pytest.raises(ConfigError, match="expects key=value"):
-        parse_set_options(["policy_lr"])
-    with pytest.raises(UnknownNameError, match="Unknown algorithm 'dqn'. Valid algorithms are"):
-        resolve_config("dqn", "Hopper-v5")
-    with pytest.raises(UnknownNameError, match="Unknown preset"):
-        resolve_config("ppo", "Hopper-v5", preset="nonexistent")
 
 
 def test_unknown_and_unsupported_environments():
