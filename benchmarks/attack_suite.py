@@ -19,12 +19,10 @@ from pathlib import Path
 
 import torch
 
-from robustpo.agent import load_agent
+from robustpo.agents.agent import load_agent
 from robustpo.attacks import make_attack
-from robustpo.evaluate import evaluate
-from robustpo.report import print_results
-from robustpo.rundir import read_run_config
-from robustpo.suite import resolve_attack_names
+from robustpo.results.suite import evaluate, resolve_attack_names
+from robustpo.results.tables import print_results
 
 
 def main() -> None:
@@ -38,7 +36,7 @@ def main() -> None:
         parser.error(f"--cache {args.cache} is not empty; the timing needs untrained attackers")
     torch.set_num_threads(1)  # as `robustpo attack` does
     agent = load_agent(args.run_dir)
-    eps = float(read_run_config(args.run_dir)["attack_eps"])
+    eps = agent.attack_eps
     start = time.perf_counter()
     results, times = [], {}
     with tempfile.TemporaryDirectory() as tmp:

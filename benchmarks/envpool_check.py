@@ -57,7 +57,7 @@ def rate_envpool(threads: int, n: int = 8) -> float:
 
 
 def rate_vector(mode: str, n: int = 8) -> float:
-    from robustpo.envs import make_vector_env
+    from robustpo.core.envs import make_vector_env
 
     env = make_vector_env("Hopper-v5", n, mode)
     env.reset(seed=0)

@@ -27,8 +27,8 @@ warnings.filterwarnings("ignore")
 def robustpo_rate(iterations: int, vector_mode: str = "thread", algo: str = "ppo") -> float:
     """Env-steps/s of robustpo's ``algo`` preset on Hopper-v5. Robust methods run at their
     full eps from the first iteration (no ramp), so the inner solver's cost is all counted."""
-    from robustpo.config import resolve_config
-    from robustpo.ppo import PPOLearner
+    from robustpo.learners.ppo import PPOLearner
+    from robustpo.training.presets import resolve_config
 
     overrides: dict[str, object] = {"vector_mode": vector_mode}
     if algo != "ppo":

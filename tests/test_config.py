@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from robustpo.adversaries import method_class, method_names
+from robustpo.adversaries import method_class
 from robustpo.config.sections import field_docs
 from robustpo.errors import ConfigError, UnknownNameError
 from robustpo.training.presets import (
@@ -88,7 +88,7 @@ def test_unknown_method_and_keys_list_the_valid_ones():
 
 
 def test_every_field_is_documented():
-    for algo in method_names():
+    for algo in ("ppo", "sappo", "carppo", "barppo"):
         cfg = resolve_config(algo, "Hopper-v5")
         for section in (cfg, cfg.ppo, cfg.method, cfg.run):
             docs = field_docs(section)

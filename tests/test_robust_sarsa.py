@@ -6,6 +6,7 @@ import torch
 import robustpo
 import robustpo.attacks.robust_sarsa as rs
 from robustpo.attacks import make_attack
+from robustpo.core.envs import make_env
 from robustpo.core.perturb import check_in_ball
 
 ZOO = "zoo/ppo-Hopper-v5"
@@ -15,7 +16,7 @@ def test_rs_q_learns_values_and_its_pgd_lowers_q_inside_the_ball():
     victim = robustpo.load_agent(ZOO)
     q = rs.train_sarsa_q(victim, 0.05, 1.0, iterations=3, rollout_steps=64, epochs=2,
                          minibatches=4)
-    obs = victim.normalize(robustpo.envs.make_env("Hopper-v5").reset(seed=0)[0][None])
+    obs = victim.normalize(make_env("Hopper-v5").reset(seed=0)[0][None])
     obs = obs.repeat(8, 1) + 0.1 * torch.randn(8, obs.shape[1])
     with torch.no_grad():
         clean_q = q(obs, victim.actor(obs))

@@ -13,12 +13,10 @@ from typing import ClassVar
 
 import torch
 
-from ..config.sections import MethodConfig, check_nonnegative, setting
+from ..config.sections import MethodConfig, setting
 from ..core.nets import GaussianActor
-from ..core.objectives import PolicyKL
-from ..core.perturb import Objective
 from ..core.surrogate import Surrogate
-from .base import GradientSum, Minibatch, RobustAdversary, register
+from .base import GradientSum, MaxKLAdversary, Minibatch, register
 from .std_grad import PerturbedSurrogateConfig
 
 
@@ -26,17 +24,15 @@ from .std_grad import PerturbedSurrogateConfig
 class BARPPOConfig(PerturbedSurrogateConfig):
     """BAR-PPO's section."""
 
+    nonnegative_fields: ClassVar[tuple[str, ...]] = ("sgld_beta", "kappa")
+
     kappa: float = setting(0.3, "weight of the clean surrogate (SPO guidance); chosen by "
                            "robustpo's kappa search on Hopper-v5 (docs/results.md), the "
                            "paper's values are not public")
 
-    def validate(self) -> None:
-        super().validate()
-        check_nonnegative(self, ["kappa"], "method")
-
 
 @register
-class BARPPO(RobustAdversary):
+class BARPPO(MaxKLAdversary):
     """BAR-PPO: PPO on SGLD max-KL perturbed states plus kappa times the clean surrogate."""
 
     name = "barppo"
@@ -44,10 +40,6 @@ class BARPPO(RobustAdversary):
     description = "BAR-PPO: max-KL SGLD adversary + kappa * clean surrogate (SPO guidance)"
     config_class: ClassVar[type[MethodConfig]] = BARPPOConfig
     cfg: BARPPOConfig
-
-    def inner_objective(self, actor: GaussianActor, batch: Minibatch, clean: Surrogate
-                        ) -> Objective:
-        return PolicyKL(actor, clean.mean)
 
     def loss(self, actor: GaussianActor, batch: Minibatch, perturbed: torch.Tensor | None
              ) -> torch.Tensor:

@@ -26,6 +26,7 @@ from torch import nn
 from ..config.sections import MethodConfig, PPOConfig, RobustMethodConfig
 from ..core.gaussian import gaussian_log_prob, mean_shift_kl
 from ..core.nets import GaussianActor
+from ..core.objectives import PolicyKL
 from ..core.perturb import Objective, check_in_ball, pgd, sgld
 from ..core.surrogate import Surrogate, clipped_surrogate
 from ..errors import UnknownNameError
@@ -89,6 +90,11 @@ class GradientSum:
         self.add_mean_net(self.net.backward(s.cache, s.mean_grad(weights)))
 
     def grads(self) -> list[torch.Tensor]:
+        """The sum so far, in the order of ``actor.parameters()``.
+
+        Raises:
+            RuntimeError: no surrogate was added.
+        """
         if self.mean is None:
             raise RuntimeError("no gradient was added")
         return [self.log_std, *self.mean]
@@ -245,6 +251,16 @@ class RobustAdversary(TrainingAdversary):
         at_clean = surrogate_at(batch, std_at.detach(), actor.log_std, clip)
         return (surrogate_at(batch, mean, actor.log_std.detach(), clip) + at_clean
                 - at_clean.detach())
+
+
+class MaxKLAdversary(RobustAdversary):
+    """A robust method whose inner problem is the policy's KL between clean and perturbed
+    states, ``max_{s'} KL(pi(.|s) || pi(.|s'))`` (SA-PPO's regulariser, BAR-PPO's weakened
+    adversary)."""
+
+    def inner_objective(self, actor: GaussianActor, batch: Minibatch, clean: Surrogate
+                        ) -> Objective:
+        return PolicyKL(actor, clean.mean)
 
 
 def surrogate_at(batch: Minibatch, mean: torch.Tensor, log_std: torch.Tensor, clip: float

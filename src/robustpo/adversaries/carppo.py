@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from ..config.sections import MethodConfig, check_nonnegative, check_positive, setting
+from ..config.sections import MethodConfig, setting
 from ..core.nets import GaussianActor
 from ..core.objectives import SurrogateLoss
 from ..core.perturb import Objective
@@ -27,6 +27,9 @@ from .std_grad import PerturbedSurrogateConfig
 class CARPPOConfig(PerturbedSurrogateConfig):
     """CAR-PPO's section."""
 
+    nonnegative_fields: ClassVar[tuple[str, ...]] = ("sgld_beta", "kappa", "car_reg")
+    positive_fields: ClassVar[tuple[str, ...]] = ("inner_steps", "car_lambda")
+
     inner_solver: str = setting("pgd", "inner solver: pgd (CAR-RL's PGD configs, uniform "
                                 "random start) or sgld")
     kappa: float = setting(1.0, "weight of the clean PPO loss (SPO guidance; CAR-RL "
@@ -36,11 +39,6 @@ class CARPPOConfig(PerturbedSurrogateConfig):
     car_lambda: float = setting(1000.0, "softmax temperature of the worst-case weights "
                                 "(REFERENCE s3, PGD: Hopper 1000, Walker2d 100, HalfCheetah "
                                 "1000, Ant 1e4)")
-
-    def validate(self) -> None:
-        super().validate()
-        check_nonnegative(self, ["kappa", "car_reg"], "method")
-        check_positive(self, ["car_lambda"], "method")
 
 
 def car_weights(per_sample_loss: torch.Tensor, temperature: float) -> torch.Tensor:

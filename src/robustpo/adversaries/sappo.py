@@ -13,29 +13,25 @@ from typing import ClassVar
 
 import torch
 
-from ..config.sections import MethodConfig, RobustMethodConfig, check_nonnegative, setting
+from ..config.sections import MethodConfig, RobustMethodConfig, setting
 from ..core.gaussian import mean_shift_kl, mean_shift_kl_grad
 from ..core.nets import GaussianActor
-from ..core.objectives import PolicyKL
-from ..core.perturb import Objective
 from ..core.surrogate import Surrogate
-from .base import GradientSum, Minibatch, RobustAdversary, register
+from .base import GradientSum, MaxKLAdversary, Minibatch, register
 
 
 @dataclass
 class SAPPOConfig(RobustMethodConfig):
     """SA-PPO's section: the KL regulariser's weight."""
 
+    nonnegative_fields: ClassVar[tuple[str, ...]] = ("sgld_beta", "kappa")
+
     kappa: float = setting(1.0, "weight of the max-KL regulariser (REFERENCE s3: Hopper 1.0, "
                            "Walker2d 0.1)")
 
-    def validate(self) -> None:
-        super().validate()
-        check_nonnegative(self, ["kappa"], "method")
-
 
 @register
-class SAPPO(RobustAdversary):
+class SAPPO(MaxKLAdversary):
     """SA-PPO with the SGLD (or PGD) solver of its KL regulariser (module docstring)."""
 
     name = "sappo"
@@ -43,10 +39,6 @@ class SAPPO(RobustAdversary):
     description = "SA-PPO: PPO + kappa * max-KL regulariser over the eps-ball (SGLD)"
     config_class: ClassVar[type[MethodConfig]] = SAPPOConfig
     cfg: SAPPOConfig
-
-    def inner_objective(self, actor: GaussianActor, batch: Minibatch, clean: Surrogate
-                        ) -> Objective:
-        return PolicyKL(actor, clean.mean)
 
     def loss(self, actor: GaussianActor, batch: Minibatch, perturbed: torch.Tensor | None
              ) -> torch.Tensor:

@@ -28,4 +28,5 @@ class PerturbedSurrogateConfig(RobustMethodConfig):
 
     @property
     def std_at_clean(self) -> bool:
+        """Whether the perturbed surrogate's log-std gradient is taken at the clean states."""
         return self.robust_std_grad == "clean"

@@ -71,6 +71,7 @@ def attack_names(suite_only: bool = False) -> list[str]:
 
 
 def attack_descriptions() -> dict[str, str]:
+    """``{name: one-line description}`` of every registered attack."""
     return {name: cls.description for name, cls in _REGISTRY.items()}
 
 

@@ -20,7 +20,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 
@@ -78,14 +78,17 @@ class PPOConfig:
 
     @property
     def batch_size(self) -> int:
+        """Samples per update, ``num_envs * rollout_steps``."""
         return self.num_envs * self.rollout_steps
 
     @property
     def minibatch_size(self) -> int:
+        """Samples per minibatch."""
         return self.batch_size // self.minibatches
 
     @property
     def iterations(self) -> int:
+        """PPO iterations of the run, ``total_steps // batch_size``."""
         return self.total_steps // self.batch_size
 
     def validate(self) -> None:
@@ -134,6 +137,9 @@ class RobustMethodConfig(MethodConfig):
     """Fields shared by the methods that search the eps-ball during training: the eps
     schedule and the inner solver (REFERENCE section 3)."""
 
+    nonnegative_fields: ClassVar[tuple[str, ...]] = ("sgld_beta",)  # checked by validate
+    positive_fields: ClassVar[tuple[str, ...]] = ("inner_steps",)
+
     eps_ramp: float = setting(0.75, "fraction of the iterations over which the training eps "
                               "ramps linearly from 0 to attack_eps (REFERENCE s3: 732 of 976)")
     inner_solver: str = setting("sgld", "inner solver: sgld (noisy sign steps) or pgd "
@@ -148,8 +154,8 @@ class RobustMethodConfig(MethodConfig):
         if self.inner_solver not in INNER_SOLVERS:
             raise ConfigError(f"Config key 'method.inner_solver' must be one of "
                               f"{', '.join(INNER_SOLVERS)}, got {self.inner_solver!r}.")
-        check_positive(self, ["inner_steps"], "method")
-        check_nonnegative(self, ["sgld_beta"], "method")
+        check_positive(self, list(self.positive_fields), "method")
+        check_nonnegative(self, list(self.nonnegative_fields), "method")
 
 
 @dataclass
@@ -203,6 +209,7 @@ TOP_LEVEL = ("algo", "env", "seed", "attack_eps")
 
 
 def check_positive(section: Any, keys: list[str], prefix: str) -> None:
+    """Raise :class:`ConfigError` naming ``prefix.key`` unless each key's value is > 0."""
     for key in keys:
         value = getattr(section, key)
         if not value > 0:
@@ -210,6 +217,7 @@ def check_positive(section: Any, keys: list[str], prefix: str) -> None:
 
 
 def check_nonnegative(section: Any, keys: list[str], prefix: str) -> None:
+    """Raise :class:`ConfigError` naming ``prefix.key`` unless each key's value is >= 0."""
     for key in keys:
         value = getattr(section, key)
         if not value >= 0:

@@ -207,6 +207,8 @@ class SimStateWrapper(gym.Wrapper):
         return None
 
     def get_sim_state(self) -> dict[str, Any] | None:
+        """The MuJoCo integration state (float64 array), time-limit counter and generator
+        state (JSON); None for an environment that is not MuJoCo."""
         base = self.env.unwrapped
         if not hasattr(base, "model") or not isinstance(base.model, mujoco.MjModel):
             return None
@@ -229,6 +231,7 @@ class SimStateWrapper(gym.Wrapper):
             self.pending_sim_state = None
 
     def set_sim_state(self, saved: dict[str, Any]) -> None:
+        """Restore what :meth:`get_sim_state` returned."""
         base = self.env.unwrapped
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         # No mj_forward: mj_step recomputes every derived quantity from this state, so the

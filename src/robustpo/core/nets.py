@@ -181,6 +181,7 @@ class DeterministicActor(nn.Module):
         return self(obs)
 
     def spec(self) -> dict[str, Any]:
+        """Kind and constructor arguments."""
         low = (self.centre - self.half_range).tolist()
         high = (self.centre + self.half_range).tolist()
         return {"kind": self.kind, "obs_dim": self.obs_dim, "act_dim": self.act_dim,
@@ -201,6 +202,7 @@ class ValueNet(nn.Module):
         return self.net(obs).squeeze(-1)
 
     def spec(self) -> dict[str, Any]:
+        """Kind and constructor arguments."""
         return {"kind": self.kind, "obs_dim": self.obs_dim, "hidden": self.hidden}
 
 

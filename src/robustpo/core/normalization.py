@@ -10,7 +10,6 @@ evaluation, so attacks perturb exactly the normalised observation the policy see
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 class RunningMeanStd:
@@ -44,12 +43,15 @@ class RunningMeanStd:
 
     @property
     def std(self) -> np.ndarray:
+        """Standard deviation, ``sqrt(var)``, shape ``shape``."""
         return np.sqrt(self.var)
 
     def state(self) -> dict[str, np.ndarray]:
+        """Copies of ``mean``, ``var`` (float64) and ``count`` (0-d array), for checkpoints."""
         return {"mean": self.mean.copy(), "var": self.var.copy(), "count": np.array(self.count)}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Load what :meth:`state` produced (arrays of the same shapes)."""
         self.mean = np.asarray(state["mean"], dtype=np.float64).copy()
         self.var = np.asarray(state["var"], dtype=np.float64).copy()
         self.count = float(np.asarray(state["count"]))
@@ -78,12 +80,6 @@ class ObservationNormalizer:
             self.rms.update(obs)
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + 1e-8)
         return np.clip(out, -self.clip, self.clip).astype(np.float32)
-
-    def normalize_torch(self, obs: torch.Tensor) -> torch.Tensor:
-        """Frozen, differentiable normalisation of raw observations ``(n, obs_dim)`` float32."""
-        mean = torch.as_tensor(self.rms.mean, dtype=torch.float32)
-        std = torch.as_tensor(np.sqrt(self.rms.var + 1e-8), dtype=torch.float32)
-        return torch.clamp((obs - mean) / std, -self.clip, self.clip)
 
 
 class RewardScaler:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import stats
@@ -23,8 +23,21 @@ from ..core.perturb import check_in_ball
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    import torch
+
     from ..agents.agent import Agent
-    from ..attacks.base import ObservationAttack
+
+
+class Perturbation(Protocol):
+    """What the protocol needs of an attack (:class:`robustpo.attacks.base.ObservationAttack`
+    is one): a name, a one-time ``prepare`` and a batched ``perturb`` of normalised
+    observations ``(batch, obs_dim)`` into the eps-ball."""
+
+    name: str
+
+    def prepare(self, agent: Agent, eps: float) -> None: ...
+
+    def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor: ...
 
 
 @dataclass
@@ -68,6 +81,7 @@ class EvalResult:
     lengths: list[int] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form: the fields, ``stats`` with ``ci95`` as a list."""
         out = asdict(self)
         out["stats"]["ci95"] = list(self.stats.ci95)
         return out
@@ -89,7 +103,7 @@ def check_eval_args(episodes: int, eps: float) -> None:
 
 def run_episodes(
     agent: Agent,
-    attack: ObservationAttack,
+    attack: Perturbation,
     eps: float,
     episodes: int = 50,
     *,

@@ -31,6 +31,7 @@ CHECKPOINT_DIR = "checkpoints"
 
 
 def versions() -> dict[str, str]:
+    """Versions of robustpo, Python and the libraries that decide a run's numbers."""
     import gymnasium
     import mujoco
     import numpy
@@ -81,6 +82,11 @@ def write_run_metadata(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The mapping in ``run_dir/config.yaml``.
+
+    Raises:
+        CheckpointError: no config.yaml, invalid YAML, or not a mapping.
+    """
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise CheckpointError(
@@ -102,6 +108,7 @@ def checkpoint_paths(run_dir: Path) -> list[Path]:
 
 
 def checkpoint_base(run_dir: Path, iteration: int) -> Path:
+    """``RUN/checkpoints/ckpt-NNNNNN`` (no suffix) of ``iteration``."""
     return run_dir / CHECKPOINT_DIR / f"ckpt-{iteration:06d}"
 
 
@@ -158,8 +165,10 @@ class MetricsCSV:
         self._writer = csv.DictWriter(self._file, fieldnames=fields)
 
     def write(self, row: dict[str, Any]) -> None:
+        """Append one row (missing fields empty) and flush."""
         self._writer.writerow({k: row.get(k, "") for k in self.fields})
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file."""
         self._file.close()

@@ -50,6 +50,7 @@ class Rollout:
     returns: torch.Tensor
 
     def flat(self) -> Rollout:
+        """The same tensors with time and environment merged: ``(T * num_envs, ...)``."""
         def f(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(-1, *x.shape[2:])
 
@@ -275,6 +276,7 @@ class PPOLearner(Learner):
 
     # ---- exact save / restore -----------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Agent, Adam moments, generators, reward statistics, episode sums, MuJoCo states."""
         out = self.agent.tensors()
         opt = self.optimizer.state_dict()
         for pid, st in opt["state"].items():
@@ -296,6 +298,7 @@ class PPOLearner(Learner):
         return out
 
     def state_meta(self) -> dict[str, Any]:
+        """Agent spec, config, counters, Adam groups, recent episodes, env time limits."""
         sim = self.envs.call("get_sim_state")
         return {
             "agent": self.agent.spec(),

@@ -33,15 +33,18 @@ def results_table(results: list[EvalResult], title: str) -> Table:
 
 
 def print_results(results: list[EvalResult], title: str, console: Console | None = None) -> None:
+    """Print :func:`results_table`."""
     (console or Console()).print(results_table(results, title))
 
 
 def write_json(results: list[EvalResult], path: Path, extra: dict | None = None) -> None:
+    """Write ``{**extra, "results": [...]}`` atomically."""
     payload = {**(extra or {}), "results": [r.to_dict() for r in results]}
     atomic_write_text(path, json.dumps(payload, indent=1))
 
 
 def write_csv(results: list[EvalResult], path: Path) -> None:
+    """Write one CSV row per evaluation (returns undiscounted, eps normalised) atomically."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["env", "attack", "eps", "episodes", "mean", "std", "median", "ci95_low",
@@ -104,6 +107,7 @@ def curve_table(curve: list[SuiteResult], title: str) -> Table:
 
 
 def write_curve_csv(curve: list[SuiteResult], path: Path) -> None:
+    """Write one CSV row per (eps, attack) of a robustness curve atomically."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["env", "eps", "attack", "episodes", "mean", "std", "ci95_low", "ci95_high"])

@@ -211,31 +211,21 @@ def resolve_config_with_sources(
     return build_config(algo, env, values), sources
 
 
-def resolve_config(
-    algo: str = "ppo",
-    env: str = "Hopper-v5",
-    *,
-    preset: str | Path | None = None,
-    overrides: dict[str, Any] | None = None,
-    seed: int | None = None,
-    total_steps: int | None = None,
-) -> TrainConfig:
+def resolve_config(algo: str = "ppo", env: str = "Hopper-v5", **kwargs: Any) -> TrainConfig:
     """Build and validate the config for ``algo`` on ``env`` (module docstring).
 
     Args:
         algo: training method (``robustpo list``).
         env: Gymnasium id.
-        preset: a bundled preset name, a YAML file, ``"defaults"``, or None for the bundled
-            ``<algo>-<env>`` preset.
-        overrides: ``{key: value}`` applied after the preset (qualified or bare keys).
-        seed, total_steps: applied last.
+        **kwargs: ``preset`` (a bundled preset name, a YAML file, ``"defaults"``, or None for
+            the bundled ``<algo>-<env>`` preset), ``overrides`` (``{key: value}`` applied after
+            the preset, qualified or bare keys), ``seed`` and ``total_steps`` (applied last).
 
     Raises:
-        UnknownNameError: unknown algorithm or preset name.
+        UnknownNameError: unknown algorithm, environment or preset name.
         ConfigError: no preset for ``algo`` on ``env``; unknown key; wrong type; out of range.
     """
-    return resolve_config_with_sources(algo, env, preset=preset, overrides=overrides,
-                                       seed=seed, total_steps=total_steps)[0]
+    return resolve_config_with_sources(algo, env, **kwargs)[0]
 
 
 def task_ppo_config(env: str, **kwargs: Any) -> TrainConfig:
