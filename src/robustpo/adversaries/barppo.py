@@ -41,6 +41,13 @@ class BARPPO(MaxKLAdversary):
     config_class: ClassVar[type[MethodConfig]] = BARPPOConfig
     cfg: BARPPOConfig
 
+    @classmethod
+    def variant_tags(cls, cfg: MethodConfig) -> list[str]:
+        """"no guidance" (kappa 0) or the kappa, so that a kappa search's agents are grouped
+        apart; "clean-std"."""
+        assert isinstance(cfg, BARPPOConfig)
+        return ["no guidance" if cfg.kappa == 0 else f"kappa {cfg.kappa:g}", *cfg.tags()]
+
     def loss(self, actor: GaussianActor, batch: Minibatch, perturbed: torch.Tensor | None
              ) -> torch.Tensor:
         assert perturbed is not None

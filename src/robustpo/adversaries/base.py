@@ -125,6 +125,12 @@ class TrainingAdversary(ABC):
                  generator: torch.Generator) -> None:
         self.cfg, self.ppo, self.attack_eps, self.generator = cfg, ppo, attack_eps, generator
 
+    @classmethod
+    def variant_tags(cls, cfg: MethodConfig) -> list[str]:
+        """Words that tell this configuration apart in result tables (e.g. ``"kappa 0.3"``),
+        so that agents of different variants are not pooled into one median."""
+        return []
+
     # ---- the schedule and the inner problem ----------------------------------------------
     def eps(self, iteration: int) -> float:
         """Training eps at PPO iteration ``iteration`` (0-based), normalised units; 0 for

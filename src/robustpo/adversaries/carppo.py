@@ -58,6 +58,12 @@ class CARPPO(RobustAdversary):
     config_class: ClassVar[type[MethodConfig]] = CARPPOConfig
     cfg: CARPPOConfig
 
+    @classmethod
+    def variant_tags(cls, cfg: MethodConfig) -> list[str]:
+        """"no guidance" for ARPO (kappa 0); "clean-std"."""
+        assert isinstance(cfg, CARPPOConfig)
+        return (["no guidance"] if cfg.kappa == 0 else []) + cfg.tags()
+
     def inner_objective(self, actor: GaussianActor, batch: Minibatch, clean: Surrogate
                         ) -> Objective:
         return SurrogateLoss(actor, batch.actions, batch.old_log_probs, batch.adv,

@@ -26,6 +26,10 @@ class PerturbedSurrogateConfig(RobustMethodConfig):
             raise ConfigError(f"Config key 'method.robust_std_grad' must be one of "
                               f"{', '.join(ROBUST_STD_GRADS)}, got {self.robust_std_grad!r}.")
 
+    def tags(self) -> list[str]:
+        """``["clean-std"]`` when the log-std gradient is taken at the clean states."""
+        return ["clean-std"] if self.std_at_clean else []
+
     @property
     def std_at_clean(self) -> bool:
         """Whether the perturbed surrogate's log-std gradient is taken at the clean states."""

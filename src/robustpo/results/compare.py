@@ -59,21 +59,14 @@ class AgentRow:
 
 
 def method_name(cfg: TrainConfig) -> str:
-    """Display name of a run's method. CAR-PPO and BAR-PPO with ``kappa == 0`` are marked as
-    having no SPO guidance (CAR-PPO then is ARPO of the BARPO paper); BAR-PPO otherwise shows
-    its kappa, so that agents of a kappa search fall in separate groups. A robust surrogate
-    whose log-std gradient is taken at clean states (``robust_std_grad: clean``) adds
-    "clean-std". A rollout layout other than the default 8 environments x 256 steps (e.g. the
-    reference code bases' 1 x 2048) is named too, so that such agents get their own median."""
-    name = method_class(cfg.algo).display_name
-    kappa = getattr(cfg.method, "kappa", None)
-    tags = []
-    if cfg.algo in ("carppo", "barppo") and kappa == 0.0:
-        tags.append("no guidance")
-    elif cfg.algo == "barppo":
-        tags.append(f"kappa {kappa:g}")
-    if getattr(cfg.method, "robust_std_grad", None) == "clean":
-        tags.append("clean-std")
+    """Display name of a run's method with its variant's tags (the method's
+    ``variant_tags``: CAR-PPO and BAR-PPO with ``kappa == 0`` are marked as having no SPO
+    guidance, CAR-PPO then being ARPO of the BARPO paper; BAR-PPO otherwise shows its kappa;
+    ``robust_std_grad: clean`` adds "clean-std"). A rollout layout other than the default 8
+    environments x 256 steps (e.g. the reference code bases' 1 x 2048) is named too, so that
+    such agents get their own median."""
+    method = method_class(cfg.algo)
+    name, tags = method.display_name, method.variant_tags(cfg.method)
     layout = (cfg.ppo.num_envs, cfg.ppo.rollout_steps)
     if layout != DEFAULT_LAYOUT:
         tags.append(f"{layout[0]} env x {layout[1]}")
