@@ -16,6 +16,7 @@ from ..errors import CheckpointError
 from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
+from .cache import AttackCache
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
@@ -66,10 +67,11 @@ class AdversaryEnv(gym.Wrapper):
 
 class LearnedAttack(ObservationAttack):
     """An attack whose adversary is a PPO policy trained on an adversary MDP (``env_class``)
-    with reward -r, using the PPO preset of the victim's task for ``steps`` environment steps.
-    (the victim task's PPO preset, or PPO's defaults for a task without one). A trained
-    adversary is saved in ``cache_dir / f"{name}-eps{eps}"`` when a cache directory
-    is set (``robustpo attack`` uses ``RUN_DIR/attacks``) and reused there."""
+    with reward -r, for ``steps`` environment steps with the PPO recipe of the victim's task
+    (its PPO preset, or PPO's defaults for a task without one). A trained adversary is saved
+    in ``cache_dir / f"{name}-eps{eps}"`` when a cache directory is set (``robustpo attack``
+    uses ``RUN_DIR/attacks``) and reused there for the same victim and configuration
+    (:mod:`robustpo.attacks.cache`)."""
 
     env_class: type[AdversaryEnv] = AdversaryEnv
     steps = 500_000
@@ -80,14 +82,17 @@ class LearnedAttack(ObservationAttack):
         self.adversary: Agent | None = None
 
     def prepare(self, agent: Agent, eps: float) -> None:
-        target = self.cache_dir / f"{self.name}-eps{eps:g}" if self.cache_dir else None
-        if target is not None and (target / "agent.json").is_file():
+        """Load the cached adversary for this victim and configuration, or train one."""
+        cfg = task_ppo_config(agent.env_id, seed=self.seed, total_steps=self.steps)
+        cache = AttackCache.for_attack(self.cache_dir, self.name, eps, agent,
+                                       {"steps": self.steps, "recipe": cfg.to_dict()})
+        if cache.valid():
             try:
-                self.adversary = load_agent(target)
+                self.adversary = load_agent(cache.directory)
                 return
             except CheckpointError:
                 pass  # a corrupt cache is retrained below
-        cfg = task_ppo_config(agent.env_id, seed=self.seed, total_steps=self.steps)
+        cache.invalidate()
         learner = PPOLearner(cfg, env_fn=lambda: self.env_class(agent, eps))
         try:
             with Progress(transient=True) as bar:
@@ -100,8 +105,9 @@ class LearnedAttack(ObservationAttack):
             learner.close()
         self.adversary = learner.agent
         self.adversary.obs_normalizer.frozen = True
-        if target is not None:
-            self.adversary.save(target)
+        if cache.directory is not None:
+            self.adversary.save(cache.directory)
+            cache.seal()
 
     def adversary_actions(self, obs: torch.Tensor) -> np.ndarray:
         """The trained adversary's deterministic actions for normalised observations."""

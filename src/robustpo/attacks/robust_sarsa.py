@@ -46,9 +46,9 @@ from ..evaluation.episodes import run_episodes
 from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
+from .cache import AttackCache, config_fingerprint
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
     from ..agents.agent import Agent
 
@@ -74,6 +74,10 @@ class SarsaQ:
         x = torch.cat([obs, actions], -1)
         lb, ub = interval_bounds(self.net, x - eps, x + eps)
         return lb.squeeze(-1), ub.squeeze(-1)
+
+
+SARSA_SCHEDULE = {"iterations": 30, "num_envs": 8, "rollout_steps": 256, "epochs": 10,
+                  "minibatches": 32}
 
 
 def train_sarsa_q(
@@ -199,11 +203,23 @@ class RobustSarsaAttack(ObservationAttack):
         self.q: SarsaQ | None = None
         self.screened: dict[str, float] = {}
 
-    def _cached(self, target: Path | None, key: str, agent: Agent) -> SarsaQ | None:
-        if target is None or not (target / f"q-{key}.json").is_file():
+    def _entry_config(self, k: int, sarsa_eps: float, reg: float, agent: Agent) -> dict:
+        """What Q number ``k`` of the grid is trained with: its grid point, seed, schedule."""
+        return {"sarsa_eps": sarsa_eps, "reg": reg, "seed": self.seed + k,
+                "schedule": SARSA_SCHEDULE, "recipe": task_ppo_config(agent.env_id).to_dict()}
+
+    @staticmethod
+    def _cached(cache: AttackCache, key: str, agent: Agent, fingerprint: dict[str, str]
+                ) -> SarsaQ | None:
+        """The saved Q of grid point ``key`` if it was learned on this victim with this
+        configuration (its checkpoint's ``fingerprint``), else None."""
+        path = None if cache.directory is None else cache.directory / f"q-{key}.json"
+        if path is None or not path.is_file():
             return None
         try:
-            tensors, _ = load_checkpoint(target / f"q-{key}.json")
+            tensors, meta = load_checkpoint(path)
+            if meta.get("fingerprint") != fingerprint:
+                return None  # another victim's or configuration's Q
             q = SarsaQ(agent.obs_dim, agent.act_dim)
             q.net.load_state_dict({k.removeprefix("q."): v for k, v in tensors.items()})
             return q
@@ -211,22 +227,29 @@ class RobustSarsaAttack(ObservationAttack):
             return None  # a corrupt or foreign cache entry is retrained
 
     def prepare(self, agent: Agent, eps: float) -> None:
-        target = self.cache_dir / f"{self.name}-eps{eps:g}" if self.cache_dir else None
+        """Train (or load) a Q per grid point, screen each on episodes disjoint from the
+        evaluation's, and keep the one with the lowest screened return."""
+        cache = AttackCache.for_attack(self.cache_dir, self.name, eps, agent, {
+            "grid": self.grid, "screen_episodes": self.screen_episodes,
+            "screen_seed": self.screen_seed, "seed": self.seed})
         keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # no dots: a
         # checkpoint path takes its suffix after the last one
-        screened = self._cached_screening(target, keys)
+        screened = self._cached_screening(cache, keys)
         best: tuple[float, SarsaQ] | None = None
         with Progress(transient=True) as bar:
             for k, ((sarsa_eps, reg), key) in enumerate(zip(self.grid, keys)):
-                q = self._cached(target, key, agent)
+                fingerprint = {"victim": cache.victim, "config": config_fingerprint(
+                    self._entry_config(k, sarsa_eps, reg, agent))}
+                q = self._cached(cache, key, agent, fingerprint)
                 if q is None:
                     screened = {}  # a retrained Q must be screened again
+                    cache.invalidate()
                     q = train_sarsa_q(agent, sarsa_eps, reg, seed=self.seed + k, progress=bar)
-                    if target is not None:
-                        target.mkdir(parents=True, exist_ok=True)
+                    if cache.directory is not None:
                         tensors = {f"q.{n}": p.detach() for n, p in q.net.state_dict().items()}
-                        save_checkpoint(target / f"q-{key}", tensors,
-                                        {"sarsa_eps": sarsa_eps, "reg": reg})
+                        save_checkpoint(cache.directory / f"q-{key}", tensors,
+                                        {"sarsa_eps": sarsa_eps, "reg": reg,
+                                         "fingerprint": fingerprint})
                 if key in screened:
                     mean = screened[key]
                 else:
@@ -237,14 +260,19 @@ class RobustSarsaAttack(ObservationAttack):
                     best = (mean, q)
         assert best is not None
         self.q = best[1]
-        if target is not None:
-            atomic_write_text(target / "screening.json", json.dumps(self.screened, indent=1))
+        if cache.directory is not None:
+            atomic_write_text(cache.directory / "screening.json",
+                              json.dumps(self.screened, indent=1))
+            cache.seal()
 
     @staticmethod
-    def _cached_screening(target: Path | None, keys: list[str]) -> dict[str, float]:
-        """Screened returns saved with the cached Q functions (empty if any is missing)."""
+    def _cached_screening(cache: AttackCache, keys: list[str]) -> dict[str, float]:
+        """Screened returns saved with the cached Q functions (empty unless the cache is this
+        victim's and configuration's and holds every grid point)."""
+        if not cache.valid():
+            return {}
         try:
-            saved = json.loads((target / "screening.json").read_text()) if target else {}
+            saved = json.loads((cache.directory / "screening.json").read_text())
         except (OSError, json.JSONDecodeError):
             return {}
         ok = isinstance(saved, dict) and all(isinstance(saved.get(k), float) for k in keys)

@@ -1,0 +1,80 @@
+"""Learned attacks reuse a cached model only for the same victim and configuration."""
+
+import json
+
+import numpy as np
+import torch
+
+import robustpo.attacks.learned as learned
+from robustpo.agents.agent import gaussian_agent
+from robustpo.attacks import make_attack
+from robustpo.attacks.cache import FINGERPRINT_FILE, victim_fingerprint
+from robustpo.learners.ppo import PPOLearner
+
+
+def pendulum_agent(seed: int = 0):
+    torch.manual_seed(seed)
+    return gaussian_agent("Pendulum-v1", 3, 1, np.array([-2.0]), np.array([2.0]), [8, 8])
+
+
+def test_a_cache_is_reused_for_its_victim_and_retrained_for_another(tmp_path, monkeypatch):
+    monkeypatch.setattr(learned.SARLAttack, "steps", 2048)  # one PPO iteration of the defaults
+    trained = {"iterations": 0}
+    real_step = PPOLearner.step
+
+    def counting_step(self):
+        trained["iterations"] += 1
+        return real_step(self)
+
+    monkeypatch.setattr(PPOLearner, "step", counting_step)
+
+    def prepare(agent):
+        attack = make_attack("sarl")
+        attack.cache_dir = tmp_path
+        attack.prepare(agent, 0.1)
+        return attack
+
+    victim = pendulum_agent()
+    first = prepare(victim)
+    assert trained["iterations"] == 1
+    record = json.loads((tmp_path / "sarl-eps0.1" / FINGERPRINT_FILE).read_text())
+    assert record["victim"] == victim_fingerprint(victim)
+    again = prepare(victim)
+    assert trained["iterations"] == 1  # reused, not retrained
+    obs = torch.randn(5, 3)
+    np.testing.assert_array_equal(first.adversary_actions(obs), again.adversary_actions(obs))
+
+    with torch.no_grad():  # the same architecture, other weights: a stale cache
+        victim.actor.mean_net.layers[0].weight.add_(0.01)
+    prepare(victim)
+    assert trained["iterations"] == 2
+    victim.obs_normalizer.rms.mean += 0.5  # the normaliser is part of the victim too
+    prepare(victim)
+    assert trained["iterations"] == 3
+    monkeypatch.setattr(learned.SARLAttack, "steps", 4096)  # another budget: retrained
+    prepare(victim)
+    assert trained["iterations"] == 5
+    prepare(victim)
+    assert trained["iterations"] == 5
+
+
+def test_an_interrupted_training_leaves_no_valid_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(learned.SARLAttack, "steps", 2048)
+    victim = pendulum_agent()
+    attack = make_attack("sarl")
+    attack.cache_dir = tmp_path
+    attack.prepare(victim, 0.1)
+    with torch.no_grad():
+        victim.actor.mean_net.layers[0].weight.add_(0.01)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PPOLearner, "step", interrupted)
+    stale = make_attack("sarl")
+    stale.cache_dir = tmp_path
+    try:
+        stale.prepare(victim, 0.1)
+    except KeyboardInterrupt:
+        pass
+    assert not (tmp_path / "sarl-eps0.1" / FINGERPRINT_FILE).exists()
