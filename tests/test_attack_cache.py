@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 import robustpo.attacks.learned as learned
@@ -73,8 +74,6 @@ def test_an_interrupted_training_leaves_no_valid_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(PPOLearner, "step", interrupted)
     stale = make_attack("sarl")
     stale.cache_dir = tmp_path
-    try:
+    with pytest.raises(KeyboardInterrupt):
         stale.prepare(victim, 0.1)
-    except KeyboardInterrupt:
-        pass
     assert not (tmp_path / "sarl-eps0.1" / FINGERPRINT_FILE).exists()

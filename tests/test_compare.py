@@ -7,6 +7,7 @@ import yaml
 
 from robustpo.errors import CheckpointError
 from robustpo.results.compare import markdown_table, median_agent, method_name, read_agent
+from robustpo.results.convergence import convergence_flags, worst_label
 from robustpo.training.presets import config_from_dict
 
 from .test_cli import run_cli
@@ -42,9 +43,10 @@ def test_markdown_groups_methods_and_marks_the_median(tmp_path):
             make_run(tmp_path, "car", "carppo", 0, 3000, {"mad": 2000, "rs": 1500})]
     table = markdown_table([read_agent(r) for r in runs]).splitlines()
     assert table[0].startswith("| env | method | seed | natural | mad | rs | worst |")
-    methods = [line.split(" | ")[1] for line in table[2:]]
+    methods = [line.split(" | ")[1] for line in table[2:6]]
     assert methods == ["PPO", "CAR-PPO (no guidance)", "CAR-PPO (no guidance)", "CAR-PPO"]
-    assert "| 0 (median) |" in table[3] and "**800.0** (rs)" in table[3]
+    assert "| 0 (median) |" in table[3] and "**≤ 800.0** (rs)" in table[3]
+    assert "≤ upper bound" in table[-1]  # the legend
     assert "**" not in table[2] + table[4] + table[5]  # single agents and non-median rows
 
 
@@ -74,3 +76,28 @@ def test_method_name_marks_guidance_kappa_clean_std_and_layout():
     sectioned = {"algo": "barppo", "method": {"kappa": 0.5}, "ppo": {"num_envs": 1,
                                                                    "rollout_steps": 2048}}
     assert name(sectioned) == "BAR-PPO (kappa 0.5, 1 env x 2048)"
+
+
+def test_learned_attacks_that_did_not_converge_are_flagged():
+    means = {"random": 3000.0, "mad": 2000.0, "rs": 1500.0, "sarl": 2600.0, "paad": 2050.0}
+    ci_low = {"random": 2900.0, "mad": 1900.0, "rs": 1400.0, "sarl": 2500.0, "paad": 1950.0}
+    flags = convergence_flags(means, ci_low)
+    # sarl's CI lies above MAD's 2000: flagged; paad's reaches below it: not; rs is lower
+    assert set(flags) == {"sarl"} and "mad's 2000.0" in flags["sarl"]
+    assert convergence_flags({"sarl": 10.0}, {"sarl": 5.0}) == {}  # nothing to compare with
+    assert worst_label("quick") and not worst_label("paper")
+
+
+def test_tables_mark_flags_and_upper_bounds(tmp_path):
+    run = make_run(tmp_path, "ppo", "ppo", 0, 3600, {"mad": 1000, "sarl": 3000})
+    data = json.loads((run / "attack.json").read_text())
+    data["attacks"]["sarl"]["ci95"] = [2900, 3100]
+    data["attacks"]["mad"]["ci95"] = [900, 1100]
+    (run / "attack.json").write_text(json.dumps(data))
+    row = read_agent(run)
+    assert row.flags.keys() == {"sarl"} and row.upper_bound  # no protocol recorded: quick
+    table = markdown_table([row])
+    assert "3000.0†" in table and "≤ 1000.0" in table and "did not converge" in table
+    data["protocol"] = "paper"
+    (run / "attack.json").write_text(json.dumps(data))
+    assert not read_agent(run).upper_bound

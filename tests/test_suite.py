@@ -38,7 +38,9 @@ def test_suite_worst_and_json_form():
     means = {n: r.stats.mean for n, r in suite.attacks.items()}
     assert suite.worst == (min(means, key=means.get), min(means.values()))
     payload = json.loads(json.dumps(suite.to_json()))
-    assert set(payload) == {"env", "eps", "episodes", "natural", "attacks", "worst"}
+    assert set(payload) == {"env", "eps", "episodes", "natural", "attacks", "worst", "flags",
+                            "protocol"}
+    assert payload["protocol"] == "quick" and payload["worst"]["upper_bound"]
     assert payload["eps"] == 0.3 and payload["episodes"] == 3
     assert set(payload["attacks"]) == {"random", "mad"}
     assert set(payload["natural"]) >= {"mean", "std", "ci95"}

@@ -32,6 +32,7 @@ class ObservationAttack(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     in_suite: ClassVar[bool] = True  # part of ``--attacks all``
+    learned: ClassVar[bool] = False  # trains a model of or against the victim first
 
     def __init__(self, seed: int = 0) -> None:
         self.generator = torch.Generator().manual_seed(seed)
@@ -68,6 +69,12 @@ def register(cls: type[ObservationAttack]) -> type[ObservationAttack]:
 def attack_names(suite_only: bool = False) -> list[str]:
     """Registered attack names; ``suite_only`` keeps those of ``--attacks all``."""
     return [n for n, cls in _REGISTRY.items() if cls.in_suite or not suite_only]
+
+
+def learned_attack_names() -> list[str]:
+    """Registered attacks that learn (robust Sarsa, SA-RL, PA-AD): their strength depends on
+    their training and search, so results flag them when they did not converge."""
+    return [n for n, cls in _REGISTRY.items() if cls.learned]
 
 
 def attack_descriptions() -> dict[str, str]:

@@ -74,6 +74,7 @@ class LearnedAttack(ObservationAttack):
     (:mod:`robustpo.attacks.cache`)."""
 
     env_class: type[AdversaryEnv] = AdversaryEnv
+    learned = True
     steps = 500_000
 
     def __init__(self, seed: int = 0) -> None:

@@ -194,6 +194,7 @@ class RobustSarsaAttack(ObservationAttack):
     name = "rs"
     description = "robust Sarsa: PGD minimising a learned Q(s, pi(s')), 4-point grid"
     grid: ClassVar[list[tuple[float, float]]] = SMALL_GRID
+    learned = True
     screen_episodes = 10
     screen_seed = 100_000  # screening episodes never overlap the evaluation's seeds
 

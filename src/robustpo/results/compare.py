@@ -10,7 +10,7 @@ paper, which report the agent of median robustness out of many.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.table import Table
@@ -20,6 +20,7 @@ from ..config.sections import PPOConfig, TrainConfig
 from ..errors import CheckpointError, RobustpoError
 from ..io.rundir import read_run_config
 from ..training.presets import config_from_dict
+from .convergence import QUICK, convergence_flags, worst_label
 
 DEFAULT_LAYOUT = (PPOConfig().num_envs, PPOConfig().rollout_steps)
 
@@ -36,6 +37,8 @@ class AgentRow:
         eps: l_inf attack radius on normalised observations.
         natural: mean return without attack.
         attacks: mean return under each attack, in suite order.
+        flags: learned attacks that did not converge, with the reason.
+        protocol: the attack protocol (``quick``: the worst case is an upper bound).
     """
 
     run: Path
@@ -45,6 +48,23 @@ class AgentRow:
     eps: float
     natural: float
     attacks: dict[str, float]
+    flags: dict[str, str] = field(default_factory=dict)
+    protocol: str = QUICK
+
+    @property
+    def upper_bound(self) -> bool:
+        """Whether the worst case only bounds the true one from above."""
+        return bool(worst_label(self.protocol))
+
+    def cell(self, attack: str, digits: int) -> str:
+        """The mean return under ``attack``, ``†`` when it did not converge."""
+        if attack not in self.attacks:
+            return "–"
+        return f"{self.attacks[attack]:.{digits}f}" + ("†" if attack in self.flags else "")
+
+    def worst_cell(self, digits: int) -> str:
+        """The worst case, ``≤`` when it is an upper bound."""
+        return ("≤ " if self.upper_bound else "") + f"{self.worst[1]:.{digits}f}"
 
     @property
     def worst(self) -> tuple[str, float]:
@@ -92,14 +112,18 @@ def read_agent(run_dir: Path) -> AgentRow:
     try:
         data = json.loads(path.read_text())
         attacks = {name: float(r["mean"]) for name, r in data["attacks"].items()}
+        ci_low = {name: float(r.get("ci95", [r["mean"]])[0])
+                  for name, r in data["attacks"].items()}
         natural, eps = float(data["natural"]["mean"]), float(data["eps"])
+        protocol = str(data.get("protocol", QUICK))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
             f"{path} is not a robustpo attack result ({exc!r}); rerun `robustpo attack "
             f"{run_dir} --attacks all`.") from None
     if not attacks:
         raise CheckpointError(f"{path} holds no attack; rerun with `--attacks all`.")
-    return AgentRow(run_dir, method_name(cfg), cfg.env, cfg.seed, eps, natural, attacks)
+    return AgentRow(run_dir, method_name(cfg), cfg.env, cfg.seed, eps, natural, attacks,
+                    convergence_flags(attacks, ci_low), protocol)
 
 
 def median_agent(rows: list[AgentRow]) -> AgentRow:
@@ -129,10 +153,22 @@ def _rows_by_group(rows: list[AgentRow]) -> list[tuple[AgentRow, bool]]:
     return out
 
 
+def legend(rows: list[AgentRow]) -> str:
+    """What the marks of the tables mean, for those that occur in ``rows``."""
+    notes = []
+    if any(r.flags for r in rows):
+        notes.append("† did not converge: a learned attack whose 95% CI lies above the best "
+                     "non-learned attack's return")
+    if any(r.upper_bound for r in rows):
+        notes.append("≤ upper bound: worst case over learned attacks trained below the "
+                     "field's budgets (quick protocol)")
+    return "; ".join(notes)
+
+
 def markdown_table(rows: list[AgentRow]) -> str:
     """A markdown table: one line per agent, grouped by environment and method, the median
     agent of each group in bold; columns natural, each attack, worst, (worst - natural) /
-    natural."""
+    natural; the :func:`legend` below it."""
     attacks = _attack_columns(rows)
     head = ["env", "method", "seed", "natural", *attacks, "worst", "(worst - natural) / natural"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -140,9 +176,11 @@ def markdown_table(rows: list[AgentRow]) -> str:
         mark = "**" if is_median else ""
         cells = [r.env, r.method, f"{r.seed}{' (median)' if is_median else ''}",
                  f"{r.natural:.1f}",
-                 *(f"{r.attacks[a]:.1f}" if a in r.attacks else "–" for a in attacks),
-                 f"{mark}{r.worst[1]:.1f}{mark} ({r.worst[0]})", f"{r.drop:+.1%}"]
+                 *(r.cell(a, 1) for a in attacks),
+                 f"{mark}{r.worst_cell(1)}{mark} ({r.worst[0]})", f"{r.drop:+.1%}"]
         lines.append("| " + " | ".join(cells) + " |")
+    if legend(rows):
+        lines += ["", legend(rows)]
     return "\n".join(lines)
 
 
@@ -154,7 +192,8 @@ def rich_table(rows: list[AgentRow]) -> Table:
         table.add_column(col, justify="left" if col in ("env", "method", "by") else "right")
     for r, is_median in _rows_by_group(rows):
         table.add_row(r.env, r.method, str(r.seed), f"{r.natural:.0f}",
-                      *(f"{r.attacks[a]:.0f}" if a in r.attacks else "–" for a in attacks),
-                      f"{r.worst[1]:.0f}", r.worst[0], f"{r.drop:+.0%}",
+                      *(r.cell(a, 0) for a in attacks),
+                      r.worst_cell(0), r.worst[0], f"{r.drop:+.0%}",
                       style="bold" if is_median else None)
+    table.caption = legend(rows) or None
     return table

@@ -17,6 +17,7 @@ from ..agents.agent import Agent
 from ..attacks import ObservationAttack, attack_names, make_attack
 from ..errors import UnknownNameError
 from ..evaluation.episodes import EvalResult, check_eval_args, run_episodes
+from .convergence import QUICK, convergence_flags, worst_label
 
 SUITE_ORDER = ["random", "critic", "mad", "rs", "sarl", "paad"]  # the field's table order
 
@@ -77,13 +78,16 @@ def evaluate(
 
 @dataclass
 class SuiteResult:
-    """Natural return, the return under each attack at one eps, and the worst attack."""
+    """Natural return, the return under each attack at one eps, and the worst attack;
+    ``protocol`` says how strong the learned attacks were (quick: below the field's budgets,
+    so the worst case is an upper bound)."""
 
     env: str
     eps: float
     episodes: int
     natural: EvalResult
     attacks: dict[str, EvalResult]
+    protocol: str = QUICK
 
     @property
     def worst(self) -> tuple[str, float]:
@@ -106,8 +110,17 @@ class SuiteResult:
         }
         if self.attacks:
             name, mean = self.worst
-            out["worst"] = {"attack": name, "mean": mean}
+            out["worst"] = {"attack": name, "mean": mean, "upper_bound": bool(
+                worst_label(self.protocol))}
+            out["flags"] = self.flags
+        out["protocol"] = self.protocol
         return out
+
+    @property
+    def flags(self) -> dict[str, str]:
+        """Learned attacks that did not converge (:mod:`robustpo.results.convergence`)."""
+        return convergence_flags({a: r.stats.mean for a, r in self.attacks.items()},
+                                 {a: r.stats.ci95[0] for a, r in self.attacks.items()})
 
 
 def run_suite(

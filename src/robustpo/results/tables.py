@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..evaluation.episodes import EvalResult
 from ..io.checkpoint import atomic_write_text
+from .convergence import worst_label
 from .suite import SuiteResult
 
 
@@ -56,7 +57,9 @@ def write_csv(results: list[EvalResult], path: Path) -> None:
 
 
 def suite_table(suite: SuiteResult, title: str) -> Table:
-    """Natural return, each attack's return, and the worst case, as one table."""
+    """Natural return, each attack's return, and the worst case, as one table; learned
+    attacks that did not converge and a worst case that is an upper bound are said so in the
+    caption."""
     table = results_table([suite.natural, *suite.attacks.values()], title)
     if suite.attacks:
         name, mean = suite.worst
@@ -64,6 +67,10 @@ def suite_table(suite: SuiteResult, title: str) -> Table:
         drop = f"{(mean - natural) / abs(natural):+.1%}" if natural else ""
         table.add_row(f"[bold]worst ({name})[/bold]", f"{suite.eps:g}", "", f"[bold]{mean:.1f}",
                       "", "", "", drop)
+        notes = [f"{a}: {why}" for a, why in suite.flags.items()]
+        if worst_label(suite.protocol):
+            notes.append(f"worst case: {worst_label(suite.protocol)}")
+        table.caption = "; ".join(notes) or None
     return table
 
 

@@ -1,0 +1,43 @@
+"""Which worst cases to trust: flags on learned attacks that did not converge, and the
+protocol a worst case was measured with.
+
+An optimal state adversary is at least as strong as any other (REFERENCE section 4), so a
+learned attack (robust Sarsa, SA-RL, PA-AD) whose return stays above the best non-learned
+attack's (random, critic, MAD) did not find it: its 95% CI lies wholly above that return.
+Such a row is flagged "did not converge". A worst case measured with the quick protocol
+(learned attacks below the field's budgets and search) is an upper bound on the true one.
+"""
+
+from __future__ import annotations
+
+from ..attacks import learned_attack_names
+
+QUICK, PAPER = "quick", "paper"
+NOT_CONVERGED = "did not converge"
+
+
+def convergence_flags(means: dict[str, float], ci_low: dict[str, float]) -> dict[str, str]:
+    """``{attack: reason}`` for each learned attack whose return's 95% CI lies above the best
+    non-learned attack's mean return.
+
+    Args:
+        means: mean return under each attack of a suite (raw, undiscounted).
+        ci_low: the lower end of each attack's 95% CI of the mean.
+
+    Returns:
+        Flags of the learned attacks; empty when the suite has no non-learned attack.
+    """
+    learned = set(learned_attack_names())
+    heuristic = {a: m for a, m in means.items() if a not in learned}
+    if not heuristic:
+        return {}
+    best, best_mean = min(heuristic.items(), key=lambda kv: kv[1])
+    return {
+        a: f"{NOT_CONVERGED}: 95% CI above {best}'s {best_mean:.1f}"
+        for a in means if a in learned and ci_low[a] > best_mean
+    }
+
+
+def worst_label(protocol: str) -> str:
+    """How to read a worst case measured with ``protocol``: an upper bound unless ``paper``."""
+    return "" if protocol == PAPER else f"upper bound ({protocol} protocol)"
