@@ -86,10 +86,15 @@ def _print_config(algo: str, env: str, preset: str | None, overrides: dict, seed
     console.print(table)
 
 
-def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float] = ()) -> None:
-    """Reject bad --episodes / --eps values before any work starts."""
+def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float] = (),
+                       protocol: str = "quick") -> None:
+    """Reject bad --episodes / --eps / --protocol values before any work starts."""
+    from .attacks.base import PROTOCOLS
+    from .errors import UnknownNameError
     from .evaluation.episodes import check_eval_args
 
+    if protocol not in PROTOCOLS:
+        raise UnknownNameError("protocol", protocol, list(PROTOCOLS))
     for e in [0.0 if eps is None else eps, *eps_values]:
         check_eval_args(episodes, e)
 
@@ -127,6 +132,10 @@ def eval_(
     csv: Annotated[Path | None, typer.Option(
         help="Write results as CSV here (default RUN_DIR/eval.csv).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
+    protocol: Annotated[str, typer.Option(
+        help="Learned attacks' budgets and search: quick (one configuration, 500k steps; the "
+             "worst case is an upper bound) or paper (the reference protocol's scans).")
+    ] = "quick",
 ) -> None:
     """Evaluate a trained agent: natural return, and the return under the attack."""
     _one_torch_thread()
@@ -134,14 +143,15 @@ def eval_(
     from .results.suite import resolve_attack_names, run_suite
     from .results.tables import print_results, write_csv, write_json
 
-    _check_eval_values(episodes, eps)
+    _check_eval_values(episodes, eps, protocol=protocol)
     names = resolve_attack_names(attack) if attack.strip() not in ("", "none") else []
     agent = load_agent(run_dir)
     base = run_dir if run_dir.is_dir() else run_dir.parent
     if eps is None:
         eps = _agent_eps(agent, str(run_dir)) if names else 0.0
     with console.status(f"{agent.env_id}: {episodes} episodes, attacks {', '.join(names)}"):
-        suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks")
+        suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks",
+                          protocol=protocol)
     results = [suite.natural, *suite.attacks.values()]
     print_results(results, f"{agent.env_id}: {run_dir}")
     json_path, csv_path = json_ or base / "eval.json", csv or base / "eval.csv"
@@ -164,6 +174,10 @@ def attack(
     json_: Annotated[Path | None, typer.Option(
         "--json", help="Write the table as JSON here (default RUN_DIR/attack.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode and the attacks.")] = 0,
+    protocol: Annotated[str, typer.Option(
+        help="Learned attacks' budgets and search: quick (one configuration, 500k steps; the "
+             "worst case is an upper bound) or paper (the reference protocol's scans).")
+    ] = "quick",
     sb3: Annotated[Path | None, typer.Option(
         help="Attack a Stable-Baselines3 PPO/SAC/TD3 model.zip instead of a robustpo run; eps "
              "then applies to the model's input (VecNormalize-normalised or raw).")] = None,
@@ -183,7 +197,7 @@ def attack(
 
     names = resolve_attack_names(attacks)
     eps_values = _parse_eps_sweep(eps_sweep) if eps_sweep is not None else []
-    _check_eval_values(episodes, eps, eps_values)
+    _check_eval_values(episodes, eps, eps_values, protocol)
     if sb3 is not None:
         from .agents.sb3 import load_sb3_victim
 
@@ -205,7 +219,7 @@ def attack(
     if eps_sweep is not None:
         with console.status(f"{agent.env_id}: robustness curve over {len(eps_values)} eps"):
             curve = robustness_curve(agent, names, eps_values, episodes, seed,
-                                     base / "attacks")
+                                     base / "attacks", protocol)
         console.print(curve_table(curve, f"{agent.env_id}: mean return vs eps ({run_dir})"))
         json_path = json_ or base / "robustness_curve.json"
         atomic_write_text(json_path, json.dumps([s.to_json() for s in curve], indent=1))
@@ -214,7 +228,8 @@ def attack(
         if eps is None:
             eps = _agent_eps(agent, what)
         with console.status(f"{agent.env_id}: {len(names)} attacks x {episodes} episodes"):
-            suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks")
+            suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks",
+                              protocol=protocol)
         console.print(suite_table(suite, f"{agent.env_id}: {run_dir}"))
         json_path = json_ or base / "attack.json"
         atomic_write_text(json_path, json.dumps(suite.to_json(), indent=1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -27,6 +27,11 @@ class ObservationAttack(ABC):
 
     Args:
         seed: seed of the attack's own random generator (used by random starts and noise).
+        protocol: ``quick`` or ``paper``: how much a learned attack trains and searches
+            (:mod:`robustpo.attacks.scan`); attacks that learn nothing ignore it.
+
+    Raises:
+        UnknownNameError: an unknown protocol.
     """
 
     name: ClassVar[str]
@@ -34,11 +39,21 @@ class ObservationAttack(ABC):
     in_suite: ClassVar[bool] = True  # part of ``--attacks all``
     learned: ClassVar[bool] = False  # trains a model of or against the victim first
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
+        if protocol not in PROTOCOLS:
+            raise UnknownNameError("protocol", protocol, list(PROTOCOLS))
+        self.protocol = protocol
+        # What the attack learned and how (a learned attack's scan), for attack.json.
+        self.details: dict[str, Any] = {}
         self.generator = torch.Generator().manual_seed(seed)
         # Where attacks that learn (robust Sarsa, SA-RL) keep their models for reuse; None keeps
         # nothing. ``robustpo attack`` sets it to RUN_DIR/attacks.
         self.cache_dir: Path | None = None
+
+    @property
+    def cache_name(self) -> str:
+        """The attack's cache directory stem: protocols keep their models apart."""
+        return self.name if self.protocol == "quick" else f"{self.name}-{self.protocol}"
 
     def prepare(self, agent: Agent, eps: float) -> None:  # noqa: B027 - optional hook
         """Called once before an evaluation; the default does nothing."""
@@ -57,6 +72,7 @@ class ObservationAttack(ABC):
         """
 
 
+PROTOCOLS = ("quick", "paper")
 _REGISTRY: dict[str, type[ObservationAttack]] = {}
 
 
@@ -82,12 +98,12 @@ def attack_descriptions() -> dict[str, str]:
     return {name: cls.description for name, cls in _REGISTRY.items()}
 
 
-def make_attack(name: str, seed: int = 0) -> ObservationAttack:
-    """Instantiate a registered attack by name.
+def make_attack(name: str, seed: int = 0, protocol: str = "quick") -> ObservationAttack:
+    """Instantiate a registered attack by name, for ``protocol`` (``quick`` or ``paper``).
 
     Raises:
-        UnknownNameError: no attack of that name (the message lists the valid ones).
+        UnknownNameError: no attack or protocol of that name (the message lists the valid ones).
     """
     if name not in _REGISTRY:
         raise UnknownNameError("attack", name, attack_names())
-    return _REGISTRY[name](seed=seed)
+    return _REGISTRY[name](seed=seed, protocol=protocol)

@@ -198,9 +198,11 @@ class RobustSarsaAttack(ObservationAttack):
     screen_episodes = 10
     screen_seed = 100_000  # screening episodes never overlap the evaluation's seeds
 
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(seed)
+    def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
+        super().__init__(seed, protocol)
         self.seed = seed
+        if protocol == "paper":  # the reference protocol's 30 Q functions
+            self.grid = PUBLISHED_GRID
         self.q: SarsaQ | None = None
         self.screened: dict[str, float] = {}
 
@@ -230,7 +232,7 @@ class RobustSarsaAttack(ObservationAttack):
     def prepare(self, agent: Agent, eps: float) -> None:
         """Train (or load) a Q per grid point, screen each on episodes disjoint from the
         evaluation's, and keep the one with the lowest screened return."""
-        cache = AttackCache.for_attack(self.cache_dir, self.name, eps, agent, {
+        cache = AttackCache.for_attack(self.cache_dir, self.cache_name, eps, agent, {
             "grid": self.grid, "screen_episodes": self.screen_episodes,
             "screen_seed": self.screen_seed, "seed": self.seed})
         keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # no dots: a
@@ -261,6 +263,7 @@ class RobustSarsaAttack(ObservationAttack):
                     best = (mean, q)
         assert best is not None
         self.q = best[1]
+        self.details = {"protocol": self.protocol, "screened": dict(self.screened)}
         if cache.directory is not None:
             atomic_write_text(cache.directory / "screening.json",
                               json.dumps(self.screened, indent=1))

@@ -34,6 +34,7 @@ class Perturbation(Protocol):
     observations ``(batch, obs_dim)`` into the eps-ball."""
 
     name: str
+    details: dict[str, Any]
 
     def prepare(self, agent: Agent, eps: float) -> None: ...
 
@@ -79,6 +80,8 @@ class EvalResult:
     stats: ReturnStats
     returns: list[float] = field(repr=False)
     lengths: list[int] = field(repr=False)
+    details: dict[str, Any] = field(default_factory=dict, repr=False)  # e.g. a learned
+    # attack's scan: every candidate configuration with its screened return
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: the fields, ``stats`` with ``ci95`` as a list."""
@@ -167,5 +170,5 @@ def run_episodes(
             env.close()
     return EvalResult(
         env_id, attack.name, float(eps), episodes, ReturnStats.of(returns, seed),
-        returns.tolist(), lengths.tolist(),
+        returns.tolist(), lengths.tolist(), dict(getattr(attack, "details", {})),
     )

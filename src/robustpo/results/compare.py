@@ -116,6 +116,8 @@ def read_agent(run_dir: Path) -> AgentRow:
                   for name, r in data["attacks"].items()}
         natural, eps = float(data["natural"]["mean"]), float(data["eps"])
         protocol = str(data.get("protocol", QUICK))
+        disagree = {name for name, r in data["attacks"].items()
+                    if r.get("details", {}).get("seeds_disagree")}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
             f"{path} is not a robustpo attack result ({exc!r}); rerun `robustpo attack "
@@ -123,7 +125,7 @@ def read_agent(run_dir: Path) -> AgentRow:
     if not attacks:
         raise CheckpointError(f"{path} holds no attack; rerun with `--attacks all`.")
     return AgentRow(run_dir, method_name(cfg), cfg.env, cfg.seed, eps, natural, attacks,
-                    convergence_flags(attacks, ci_low), protocol)
+                    convergence_flags(attacks, ci_low, disagree), protocol)
 
 
 def median_agent(rows: list[AgentRow]) -> AgentRow:

@@ -16,26 +16,29 @@ QUICK, PAPER = "quick", "paper"
 NOT_CONVERGED = "did not converge"
 
 
-def convergence_flags(means: dict[str, float], ci_low: dict[str, float]) -> dict[str, str]:
+def convergence_flags(means: dict[str, float], ci_low: dict[str, float],
+                      seeds_disagree: set[str] | frozenset[str] = frozenset()
+                      ) -> dict[str, str]:
     """``{attack: reason}`` for each learned attack whose return's 95% CI lies above the best
-    non-learned attack's mean return.
+    non-learned attack's mean return, or whose kept configuration's seeds disagree.
 
     Args:
         means: mean return under each attack of a suite (raw, undiscounted).
         ci_low: the lower end of each attack's 95% CI of the mean.
+        seeds_disagree: attacks whose second training seed of the kept configuration screened
+            outside the first seed's 95% CI (:class:`robustpo.attacks.scan.ScanResult`).
 
     Returns:
-        Flags of the learned attacks; empty when the suite has no non-learned attack.
+        Flags of the learned attacks.
     """
     learned = set(learned_attack_names())
+    flags = {a: f"{NOT_CONVERGED}: its seeds disagree" for a in means if a in seeds_disagree}
     heuristic = {a: m for a, m in means.items() if a not in learned}
-    if not heuristic:
-        return {}
-    best, best_mean = min(heuristic.items(), key=lambda kv: kv[1])
-    return {
-        a: f"{NOT_CONVERGED}: 95% CI above {best}'s {best_mean:.1f}"
-        for a in means if a in learned and ci_low[a] > best_mean
-    }
+    if heuristic:
+        best, best_mean = min(heuristic.items(), key=lambda kv: kv[1])
+        flags.update({a: f"{NOT_CONVERGED}: 95% CI above {best}'s {best_mean:.1f}"
+                      for a in means if a in learned and ci_low[a] > best_mean})
+    return flags
 
 
 def worst_label(protocol: str) -> str:

@@ -49,6 +49,7 @@ def evaluate(
     seed: int = 0,
     env_id: str | None = None,
     cache_dir: Path | None = None,
+    protocol: str = QUICK,
 ) -> EvalResult:
     """Run ``episodes`` deterministic episodes of ``agent`` under ``attack``
     (:func:`robustpo.evaluation.episodes.run_episodes`).
@@ -62,6 +63,7 @@ def evaluate(
         seed: seed of the first episode and of a named attack's generator.
         env_id: environment to evaluate on (default: the one the agent was trained on).
         cache_dir: where a named learned attack keeps and reuses its models (None: nowhere).
+        protocol: ``quick`` or ``paper``, for a named learned attack (:mod:`.convergence`).
 
     Raises:
         UnknownNameError: unknown attack or environment name.
@@ -70,7 +72,7 @@ def evaluate(
     """
     check_eval_args(episodes, eps)
     if attack is None or isinstance(attack, str):
-        attack = make_attack(attack or "none", seed=seed)
+        attack = make_attack(attack or "none", seed=seed, protocol=protocol)
         attack.cache_dir = cache_dir
     return run_episodes(agent, attack, eps, episodes, num_envs=num_envs, seed=seed,
                         env_id=env_id)
@@ -100,8 +102,9 @@ class SuiteResult:
 
         def summary(r: EvalResult) -> dict[str, Any]:
             s = r.stats
-            return {"mean": s.mean, "std": s.std, "median": s.median, "ci95": list(s.ci95),
-                    "returns": r.returns}
+            out = {"mean": s.mean, "std": s.std, "median": s.median, "ci95": list(s.ci95),
+                   "returns": r.returns}
+            return {**out, "details": r.details} if r.details else out
 
         out: dict[str, Any] = {
             "env": self.env, "eps": self.eps, "episodes": self.episodes,
@@ -119,13 +122,15 @@ class SuiteResult:
     @property
     def flags(self) -> dict[str, str]:
         """Learned attacks that did not converge (:mod:`robustpo.results.convergence`)."""
-        return convergence_flags({a: r.stats.mean for a, r in self.attacks.items()},
-                                 {a: r.stats.ci95[0] for a, r in self.attacks.items()})
+        return convergence_flags(
+            {a: r.stats.mean for a, r in self.attacks.items()},
+            {a: r.stats.ci95[0] for a, r in self.attacks.items()},
+            {a for a, r in self.attacks.items() if r.details.get("seeds_disagree")})
 
 
 def run_suite(
     agent: Agent, attacks: list[str], eps: float, episodes: int = 50, seed: int = 0,
-    natural: EvalResult | None = None, cache_dir: Path | None = None,
+    natural: EvalResult | None = None, cache_dir: Path | None = None, protocol: str = QUICK,
 ) -> SuiteResult:
     """Evaluate ``agent`` clean and under each named attack at radius ``eps``.
 
@@ -137,20 +142,22 @@ def run_suite(
         seed: seed of the first episode and of the attacks' generators.
         natural: a clean evaluation to reuse (robustness curves evaluate it once).
         cache_dir: where learned attacks keep and reuse their models (None: not kept).
+        protocol: ``quick`` or ``paper``: the learned attacks' budgets and search.
     """
     check_eval_args(episodes, eps)
     natural = natural or evaluate(agent, episodes, "none", 0.0, seed=seed)
-    results = {name: evaluate(agent, episodes, name, eps, seed=seed, cache_dir=cache_dir)
-               for name in attacks}
-    return SuiteResult(agent.env_id, float(eps), episodes, natural, results)
+    results = {name: evaluate(agent, episodes, name, eps, seed=seed, cache_dir=cache_dir,
+                              protocol=protocol) for name in attacks}
+    return SuiteResult(agent.env_id, float(eps), episodes, natural, results, protocol)
 
 
 def robustness_curve(
     agent: Agent, attacks: list[str], eps_values: list[float], episodes: int = 50, seed: int = 0,
-    cache_dir: Path | None = None,
+    cache_dir: Path | None = None, protocol: str = QUICK,
 ) -> list[SuiteResult]:
     """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared)."""
     for eps in eps_values:
         check_eval_args(episodes, eps)
     natural = evaluate(agent, episodes, "none", 0.0, seed=seed)
-    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir) for e in eps_values]
+    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir, protocol)
+            for e in eps_values]

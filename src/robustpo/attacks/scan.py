@@ -1,0 +1,119 @@
+"""Scans over a learned attack's configurations: train each candidate, screen it on episodes
+disjoint from the evaluation's, keep the one with the lowest screened return, and retrain the
+kept configuration with further seeds (REFERENCE section 4: the reference protocols scan
+adversary hyperparameters and keep the lowest return).
+
+The plan of a scan (:class:`ScanPlan`) is the protocol's: ``quick`` trains one configuration
+once; ``paper`` covers the reference grid's axes at the reference budgets. Every candidate,
+with its screened return, is recorded (:attr:`ScanResult.candidates`) and ends up in
+``attack.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCREEN_SEED = 100_000  # screening episodes start here: never among the evaluation's seeds
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What a protocol trains for one learned attack.
+
+    Attributes:
+        steps: environment steps per adversary.
+        configs: overrides of the victim task's PPO recipe, one mapping per configuration
+            (``{}`` is the task's own recipe: the plain reference configuration).
+        seeds: training seeds of the kept configuration (>= 2 tells a lucky seed from a
+            converged search).
+        screen_episodes: episodes each candidate is screened on (0: no screening, only
+            possible with a single candidate).
+    """
+
+    steps: int
+    configs: tuple[dict[str, Any], ...] = ({},)
+    seeds: int = 1
+    screen_episodes: int = 10
+
+    def __post_init__(self) -> None:
+        if self.screen_episodes == 0 and (len(self.configs) > 1 or self.seeds > 1):
+            raise ValueError("a scan of several candidates needs screening episodes")
+
+
+@dataclass
+class Candidate:
+    """One trained candidate: its configuration, seed and screened return (mean and 95% CI
+    over the screening episodes; None when the plan does not screen)."""
+
+    config: dict[str, Any]
+    seed: int
+    screen_mean: float | None = None
+    screen_ci95: tuple[float, float] | None = None
+    model: Any = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The candidate without its model."""
+        out = asdict(self)
+        out.pop("model")
+        if self.screen_ci95 is not None:
+            out["screen_ci95"] = list(self.screen_ci95)
+        return out
+
+
+@dataclass
+class ScanResult:
+    """Every candidate and the kept one (the lowest screened return).
+
+    Attributes:
+        candidates: in training order: the configurations with the first seed, then the
+            kept configuration's further seeds.
+        kept: the candidate whose model attacks.
+        seeds_disagree: a further seed of the kept configuration screened outside the first
+            seed's 95% CI (the search has not converged).
+    """
+
+    candidates: list[Candidate]
+    kept: Candidate
+    seeds_disagree: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``attack.json``."""
+        return {"candidates": [c.to_json() for c in self.candidates],
+                "kept": self.kept.to_json(), "seeds_disagree": self.seeds_disagree}
+
+
+def run_scan(
+    plan: ScanPlan, seed: int,
+    train: Callable[[dict[str, Any], int], Any],
+    screen: Callable[[Any], tuple[float, tuple[float, float]]],
+) -> ScanResult:
+    """Train and screen every configuration of ``plan``, then the kept one's further seeds.
+
+    Args:
+        plan: the protocol's plan.
+        seed: the first training seed; further seeds are ``seed + 1, seed + 2, ...``.
+        train: ``(config, seed) -> model`` (loads a cached model where it can).
+        screen: ``model -> (mean, (ci_low, ci_high))`` of the return on the screening
+            episodes.
+
+    Returns:
+        The scan; ``kept`` has the lowest screened return among all candidates.
+    """
+    screens = plan.screen_episodes > 0
+
+    def candidate(config: dict[str, Any], s: int) -> Candidate:
+        model = train(config, s)
+        c = Candidate(dict(config), s, model=model)
+        if screens:
+            c.screen_mean, c.screen_ci95 = screen(model)
+        return c
+
+    first = [candidate(config, seed) for config in plan.configs]
+    best = min(first, key=lambda c: c.screen_mean if screens else 0.0)
+    more = [candidate(best.config, seed + k) for k in range(1, plan.seeds)]
+    kept = min([best, *more], key=lambda c: c.screen_mean if screens else 0.0)
+    disagree = screens and any(
+        not best.screen_ci95[0] <= c.screen_mean <= best.screen_ci95[1] for c in more)
+    return ScanResult([*first, *more], kept, bool(disagree))

@@ -1,0 +1,79 @@
+"""The learned attacks' scans: the kept candidate has the lowest screened return, screening
+never uses evaluation episodes, and the paper protocol's code path breaks a victim."""
+
+from pathlib import Path
+
+import pytest
+
+import robustpo
+import robustpo.attacks.learned as learned
+from robustpo.agents.sb3 import load_sb3_victim
+from robustpo.attacks import make_attack
+from robustpo.attacks.scan import SCREEN_SEED, ScanPlan, run_scan
+from robustpo.errors import UnknownNameError
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sb3-ppo-InvertedPendulum-v5.zip"
+
+
+def fake_scan(returns, seeds=2):
+    """A scan whose candidates are named models with known screened returns."""
+    plan = ScanPlan(1000, tuple({"lr": lr} for lr in returns[0]), seeds=seeds, screen_episodes=5)
+    trained = []
+
+    def train(config, seed):
+        trained.append((config["lr"], seed))
+        return (config["lr"], seed)
+
+    def screen(model):
+        mean = returns[model[1]][model[0]]
+        return mean, (mean - 10.0, mean + 10.0)
+
+    return run_scan(plan, 0, train, screen), trained
+
+
+def test_the_scan_keeps_the_lowest_screened_return():
+    returns = [{1e-3: 500.0, 3e-3: 300.0, 1e-2: 400.0}, {3e-3: 305.0}]
+    scan, trained = fake_scan(returns)
+    assert trained == [(1e-3, 0), (3e-3, 0), (1e-2, 0), (3e-3, 1)]  # then the best's 2nd seed
+    assert scan.kept.model == (3e-3, 0) and not scan.seeds_disagree
+    payload = scan.to_json()
+    assert [c["screen_mean"] for c in payload["candidates"]] == [500.0, 300.0, 400.0, 305.0]
+    assert payload["kept"] == {"config": {"lr": 3e-3}, "seed": 0, "screen_mean": 300.0,
+                               "screen_ci95": [290.0, 310.0]}
+
+
+def test_a_second_seed_outside_the_first_ones_ci_is_reported_and_kept_if_lower():
+    scan, _ = fake_scan([{1e-3: 500.0, 3e-3: 300.0}, {3e-3: 100.0}])
+    assert scan.kept.model == (3e-3, 1) and scan.seeds_disagree
+
+
+def test_a_plan_of_several_candidates_needs_screening():
+    with pytest.raises(ValueError, match="needs screening episodes"):
+        ScanPlan(1000, ({}, {"clip_eps": 0.4}), seeds=1, screen_episodes=0)
+    with pytest.raises(UnknownNameError, match="Valid protocols are: quick, paper"):
+        make_attack("sarl", protocol="fast")
+
+
+@pytest.mark.slow
+def test_the_paper_protocol_breaks_a_victim_screening_on_other_episodes(monkeypatch):
+    # The paper protocol's code path on a small budget: two configurations, two seeds of the
+    # kept one, 4 PPO iterations each. Measured when written: about 85 (natural 1000, random
+    # noise at this eps 1000, tests/test_sb3.py); the bound leaves a wide margin.
+    monkeypatch.setattr(learned.SARLAttack, "paper_plan", ScanPlan(
+        4 * 2048, ({}, {"policy_lr": 1e-3}), seeds=2, screen_episodes=3))
+    seeds_run = []
+    real = learned.run_episodes
+
+    def recording(agent, attack, eps, episodes, **kw):
+        seeds_run.append(range(kw["seed"], kw["seed"] + episodes))
+        return real(agent, attack, eps, episodes, **kw)
+
+    monkeypatch.setattr(learned, "run_episodes", recording)
+    victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
+    result = robustpo.evaluate(victim, 5, make_attack("sarl", protocol="paper"), 0.15)
+    assert result.stats.mean < 500, result.stats
+    candidates = result.details["candidates"]
+    assert len(candidates) == 3 and result.details["protocol"] == "paper"
+    assert result.details["kept"]["screen_mean"] == min(c["screen_mean"] for c in candidates)
+    assert len(seeds_run) == 3 and all(r.start == SCREEN_SEED for r in seeds_run)
+    assert SCREEN_SEED > 1000  # the evaluation's episodes are seeds 0 .. episodes - 1
