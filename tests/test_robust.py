@@ -130,7 +130,8 @@ def test_closed_form_input_gradients_match_autograd():
 
 
 @pytest.mark.parametrize("algo,kw", [
-    ("ppo", {}), ("sappo", {"kappa": 0.7}), ("barppo", {"kappa": 0.5}),
+    ("ppo", {}), ("sappo", {"kappa": 0.7}), ("sappo", {"kappa": 0.7, "sigma_grad": True}),
+    ("barppo", {"kappa": 0.5}),
     ("barppo", {"kappa": 0.0}), ("carppo", {"kappa": 1.0, "car_reg": 0.3, "car_lambda": 2.0}),
     ("carppo", {"kappa": 0.0, "car_reg": 1.0, "car_lambda": 0.5}),
     ("barppo", {"kappa": 0.3, "robust_std_grad": "clean"}),
@@ -200,3 +201,22 @@ def test_robust_training_resumes_bit_exactly(tmp_path, tiny):
         learner.step()
     assert tensors_equal(learner.agent.tensors(), full.agent.tensors())
     learner.close()
+
+
+@pytest.mark.parametrize("analytic", [True, False])
+def test_sappo_sigma_grad_moves_the_log_std_gradient_only(analytic):
+    # SA_PPO's released configs leave sigma attached in the KL term: its gradient then also
+    # reaches log-std (and pushes sigma up: a larger sigma shrinks the term).
+    actor, batch = minibatch(3)
+
+    def grads(**kw):
+        step = objective("sappo", 4, kappa=1.0, **kw).step(actor, batch, eps=0.1,
+                                                         analytic=analytic)
+        if analytic:
+            return step.grads
+        return torch.autograd.grad(step.loss, list(actor.parameters()))
+
+    fixed, attached = grads(), grads(sigma_grad=True)
+    assert (attached[0] < fixed[0]).all()  # descent raises log-std
+    for a, b in zip(fixed[1:], attached[1:]):
+        torch.testing.assert_close(a, b)

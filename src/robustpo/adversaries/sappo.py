@@ -2,8 +2,10 @@
 Perturbations on State Observations"; SA_PPO code, REFERENCE section 3).
 
 Loss ``mean_i L_i(s_i) + kappa * mean_i sum(((mu(s*_i) - mu(s_i)) / sigma)^2)``, ``s*``
-maximising that KL term by SGLD. As in SA_PPO's ``get_state_kl_bound_sgld``, ``mu(s)`` and
-sigma are held fixed in the term, so its gradient flows through ``mu(s*)`` only.
+maximising that KL term by SGLD. As in SA_PPO's ``get_state_kl_bound_sgld``, ``mu(s)`` is held
+fixed in the term, so its gradient flows through ``mu(s*)``; sigma is held fixed too unless
+``sigma_grad`` (SA_PPO's released configs leave it attached, so the term's gradient also
+reaches log-std, pushing sigma up).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class SAPPOConfig(RobustMethodConfig):
 
     kappa: float = setting(1.0, "weight of the max-KL regulariser (REFERENCE s3: Hopper 1.0, "
                            "Walker2d 0.1)")
+    sigma_grad: bool = setting(False, "let the regulariser's gradient reach log-std, as "
+                               "SA_PPO's released configs do (robust_ppo_detach_stdev: false, "
+                               "REFERENCE s3); false holds sigma fixed in the term")
 
 
 @register
@@ -45,7 +50,8 @@ class SAPPO(MaxKLAdversary):
         assert perturbed is not None
         clean_mean = actor(batch.obs)
         clean = self.surrogate(actor, batch, clean_mean).mean()
-        inv_var = torch.exp(-2.0 * actor.log_std.detach())
+        log_std = actor.log_std if self.cfg.sigma_grad else actor.log_std.detach()
+        inv_var = torch.exp(-2.0 * log_std)
         reg = 2.0 * mean_shift_kl(actor(perturbed), clean_mean.detach(), inv_var).mean()
         return clean + self.cfg.kappa * reg
 
@@ -61,4 +67,14 @@ class SAPPO(MaxKLAdversary):
         if self.cfg.kappa > 0:  # d(kappa * mean_i 2 KL_i) / d mu(s*_i)
             g = mean_shift_kl_grad(robust.mean, clean.mean, inv_var) * (2.0 * self.cfg.kappa * w)
             grads.add_mean_net(actor.mean_net.backward(robust.cache, g))
+            if self.cfg.sigma_grad:  # d(1 / sigma^2) / d log_std = -2 / sigma^2
+                d = robust.mean - clean.mean
+                grads.log_std = grads.log_std + (d * d * inv_var).sum(0) * (
+                    -2.0 * self.cfg.kappa * w)
         return loss, grads.grads()
+
+    @classmethod
+    def variant_tags(cls, cfg: MethodConfig) -> list[str]:
+        """"sigma grad" when the regulariser's gradient reaches log-std."""
+        assert isinstance(cfg, SAPPOConfig)
+        return ["sigma grad"] if cfg.sigma_grad else []
