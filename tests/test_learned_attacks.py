@@ -17,18 +17,40 @@ ZOO = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
 
 def test_adversary_env_perturbs_inside_the_ball_and_negates_the_reward():
     victim = robustpo.load_agent(ZOO)
-    env = learned.AdversaryEnv(victim, eps=0.1)
+    env = learned.AdversaryVectorEnv(victim, eps=0.1, num_envs=3)
     obs, _ = env.reset(seed=0)
-    assert obs.dtype == np.float32 and obs.shape == (victim.obs_dim,)
-    assert env.action_space.low.min() == -1.0 and env.action_space.high.max() == 1.0
-    plain = make_env("Hopper-v5")
-    raw, _ = plain.reset(seed=0)
-    zero = np.zeros(victim.obs_dim, dtype=np.float32)
+    assert obs.dtype == np.float32 and obs.shape == (3, victim.obs_dim)
+    assert env.single_action_space.low.min() == -1.0
+    assert env.single_action_space.high.max() == 1.0
+    plain = [make_env("Hopper-v5") for _ in range(3)]
+    raw = np.stack([p.reset(seed=i)[0] for i, p in enumerate(plain)])
+    zero = np.zeros((3, victim.obs_dim), dtype=np.float32)
     for _ in range(5):  # with Delta = 0 the victim acts on the clean observation
         _, adv_reward, *_ = env.step(zero)
-        raw, reward, *_ = plain.step(victim.act(raw))
-        assert adv_reward == pytest.approx(-reward)
-    assert env.get_wrapper_attr("get_sim_state")() is not None  # resumable
+        actions = victim.act(raw)
+        steps = [p.step(a) for p, a in zip(plain, actions)]
+        raw = np.stack([s[0] for s in steps])
+        np.testing.assert_allclose(adv_reward, [-s[1] for s in steps])
+    big = np.full((3, victim.obs_dim), 5.0, dtype=np.float32)  # clipped to the ball
+    check_in_ball(torch.from_numpy(env.perturbation(obs, big)), torch.from_numpy(obs), 0.1,
+                  "sarl")
+    assert all(s is not None for s in env.call("get_sim_state"))  # resumable
+    env.close()
+
+
+def test_director_env_batches_the_gradient_actor():
+    victim = robustpo.load_agent(ZOO)
+    env = learned.DirectorVectorEnv(victim, eps=0.075, num_envs=4)
+    obs, _ = env.reset(seed=0)
+    direction = np.random.default_rng(0).uniform(-1, 1, (4, victim.act_dim)).astype(np.float32)
+    batched = env.perturbation(obs, direction)
+    single = np.concatenate([  # one copy at a time
+        learned.push_action_along(victim, torch.from_numpy(obs[i:i + 1]),
+                                  torch.from_numpy(direction[i:i + 1]), 0.075).numpy()
+        for i in range(4)])
+    # The same sign steps, except where a gradient coordinate is within rounding of zero.
+    assert np.mean(np.abs(batched - single) > 1e-6) < 0.05
+    env.close()
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import torch
 from rich.progress import Progress
 
 from ..agents.agent import load_agent
-from ..core.envs import make_env
+from ..core.envs import make_vector_env
 from ..core.perturb import pgd
 from ..errors import CheckpointError
 from ..evaluation.episodes import run_episodes
@@ -25,47 +25,80 @@ if TYPE_CHECKING:
     from ..agents.agent import Agent
 
 
-class AdversaryEnv(gym.Wrapper):
+class AdversaryVectorEnv(gym.vector.VectorEnv):
     """The SA-RL adversary's MDP (Zhang et al., ICLR 2021, "Robust Reinforcement Learning on
-    State Observations with Learned Optimal Adversary"; REFERENCE section 4). Subclasses change
-    what the adversary's action means by overriding :meth:`perturbation`.
+    State Observations with Learned Optimal Adversary"; REFERENCE section 4), ``num_envs``
+    copies stepping together. Subclasses change what the adversary's action means by
+    overriding :meth:`perturbation`.
 
-    Its state is the victim's normalised observation s (float32, frozen normaliser); its action
-    Delta is clipped to [-1, 1]^obs_dim (the hardtanh of the reference); the victim acts
-    deterministically on s + eps * Delta, inside the eps-ball by construction; its reward is
-    minus the task's reward. The task's simulator state stays savable (resume works).
+    Its state is the victim's normalised observation s (float32 ``(num_envs, obs_dim)``,
+    frozen normaliser); its action Delta is clipped to [-1, 1]^obs_dim (the hardtanh of the
+    reference); the victim acts deterministically on s + eps * Delta, inside the eps-ball by
+    construction; its reward is minus the task's reward. The victim acts on the whole batch in
+    one call, and the task's copies step in two threads (:class:`ThreadedVectorEnv`); their
+    simulator states stay savable (resume works). Finished copies reset in the same step, their
+    last observation (normalised) in ``info["final_obs"]``.
 
     Args:
         victim: the fixed victim agent.
         eps: l_inf radius in normalised units.
+        num_envs: copies of the victim's task.
+        action_dim: the adversary's action size (default: the observation's).
     """
 
-    def __init__(self, victim: Agent, eps: float) -> None:
-        super().__init__(make_env(victim.env_id))
-        self.victim, self.eps = victim, float(eps)
+    def __init__(self, victim: Agent, eps: float, num_envs: int,
+                 action_dim: int | None = None) -> None:
+        self.task = make_vector_env(victim.env_id, num_envs)
+        self.victim, self.eps, self.num_envs = victim, float(eps), num_envs
         dim = victim.obs_dim
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (dim,), np.float32)
-        self._obs = np.zeros(dim, dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (action_dim or dim,), np.float32)
+        batch_space = gym.vector.utils.batch_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.metadata = self.task.metadata
+        self._obs = np.zeros((num_envs, dim), dtype=np.float32)
 
     def _view(self, raw: np.ndarray) -> np.ndarray:
-        self._obs = self.victim.obs_normalizer.normalize(raw[None], update=False)[0]
-        return self._obs
+        return self.victim.obs_normalizer.normalize(raw, update=False)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Reset the task; return the victim's normalised observation."""
-        raw, info = self.env.reset(seed=seed, options=options)
-        return self._view(raw), info
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the task's copies (copy i with ``seed + i``); the victim's normalised
+        observations."""
+        raw, _ = self.task.reset(seed=seed, options=options)
+        self._obs = self._view(raw)
+        return self._obs.copy(), {}
 
-    def perturbation(self, obs: np.ndarray, adversary_action: np.ndarray) -> np.ndarray:
-        """The perturbed observation: ``s + eps * clip(Delta, -1, 1)``."""
-        return obs + self.eps * np.clip(adversary_action, -1.0, 1.0).astype(np.float32)
+    def perturbation(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The perturbed observations ``(num_envs, obs_dim)``: ``s + eps * clip(Delta, -1, 1)``."""
+        return obs + self.eps * np.clip(actions, -1.0, 1.0).astype(np.float32)
 
-    def step(self, adversary_action: np.ndarray):
-        perturbed = self.perturbation(self._obs, adversary_action)
-        action = self.victim.act_normalized(torch.from_numpy(perturbed[None]))[0]
-        raw, reward, terminated, truncated, info = self.env.step(action)
-        return self._view(raw), -float(reward), terminated, truncated, info
+    def step(self, actions: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """The victim acts on the perturbed batch; the adversary is rewarded with -r."""
+        perturbed = self.perturbation(self._obs, np.asarray(actions, dtype=np.float32))
+        victim_actions = self.victim.act_normalized(torch.from_numpy(perturbed))
+        raw, reward, terminated, truncated, info = self.task.step(victim_actions)
+        self._obs = self._view(raw)
+        if "final_obs" in info:
+            final = np.empty(self.num_envs, dtype=object)
+            for i in np.flatnonzero(info["_final_obs"]):
+                final[i] = self._view(info["final_obs"][i][None])[0]
+            info = {"final_obs": final, "_final_obs": info["_final_obs"]}
+        return self._obs.copy(), -reward, terminated, truncated, info
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Forwarded to the task's copies (simulator state for checkpoints)."""
+        return self.task.call(name, *args, **kwargs)
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Forwarded to the task's copies."""
+        self.task.set_attr(name, values)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Close the task's copies."""
+        self.task.close()
 
 
 class LearnedAttack(ObservationAttack):
@@ -78,7 +111,7 @@ class LearnedAttack(ObservationAttack):
     ``RUN_DIR/attacks``) and reused for the same victim and configuration
     (:mod:`robustpo.attacks.cache`)."""
 
-    env_class: type[AdversaryEnv] = AdversaryEnv
+    env_class: type[AdversaryVectorEnv] = AdversaryVectorEnv
     learned = True
     steps = 500_000
     paper_plan: ClassVar[ScanPlan]
@@ -129,7 +162,7 @@ class LearnedAttack(ObservationAttack):
             except CheckpointError:
                 pass  # a corrupt cache is retrained below
         cache.invalidate()
-        learner = PPOLearner(cfg, env_fn=lambda: self.env_class(agent, eps))
+        learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs))
         try:
             with Progress(transient=True) as bar:
                 task = bar.add_task(f"training {self.name} adversary, eps {eps:g}",
@@ -173,9 +206,9 @@ PAAD_PAPER_PLAN = ScanPlan(
 
 @register
 class SARLAttack(LearnedAttack):
-    """SA-RL optimal attack: a PPO adversary on :class:`AdversaryEnv`, whose action is the
-    perturbation itself. Quick protocol: 500,000 steps of the task's PPO recipe; paper
-    protocol: :data:`SARL_PAPER_PLAN`."""
+    """SA-RL optimal attack: a PPO adversary on the adversary MDP, whose action is the
+    perturbation itself (:class:`AdversaryVectorEnv`). Quick protocol: 500,000 steps of the
+    task's PPO recipe; paper protocol: :data:`SARL_PAPER_PLAN`."""
 
     name = "sarl"
     description = "SA-RL learned optimal adversary (PPO on the adversary MDP, reward -r)"
@@ -211,31 +244,30 @@ def push_action_along(
     return pgd(lambda x: (victim.actor(x) * d).sum(-1), obs, eps, steps, random_start=False)
 
 
-class DirectorEnv(AdversaryEnv):
+class DirectorVectorEnv(AdversaryVectorEnv):
     """PA-AD's director MDP: the action is a direction in the victim's action space, in
-    [-1, 1]^act_dim; the actor (:func:`push_action_along`, one FGSM step) turns it into the
-    state perturbation; reward -r."""
+    [-1, 1]^act_dim; the actor (:func:`push_action_along`, one FGSM step, batched over the
+    copies) turns it into the state perturbation; reward -r."""
 
-    def __init__(self, victim: Agent, eps: float) -> None:
-        super().__init__(victim, eps)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (victim.act_dim,), np.float32)
+    def __init__(self, victim: Agent, eps: float, num_envs: int) -> None:
+        super().__init__(victim, eps, num_envs, victim.act_dim)
 
-    def perturbation(self, obs: np.ndarray, adversary_action: np.ndarray) -> np.ndarray:
-        d = torch.from_numpy(np.clip(adversary_action, -1.0, 1.0).astype(np.float32)[None])
-        out = push_action_along(self.victim, torch.from_numpy(obs[None]), d, self.eps)
-        return out[0].numpy()
+    def perturbation(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The FGSM state perturbation moving the victim's action along ``actions``."""
+        d = torch.from_numpy(np.clip(actions, -1.0, 1.0).astype(np.float32))
+        return push_action_along(self.victim, torch.from_numpy(obs), d, self.eps).numpy()
 
 
 @register
 class PAADAttack(LearnedAttack):
-    """PA-AD (policy adversarial actor-director): a PPO director on :class:`DirectorEnv`
+    """PA-AD (policy adversarial actor-director): a PPO director on :class:`DirectorVectorEnv`
     chooses a direction in action space; the gradient actor finds the state perturbation that
     moves the victim's action along it. Quick protocol: 500,000 steps; paper protocol:
     :data:`PAAD_PAPER_PLAN`."""
 
     name = "paad"
     description = "PA-AD: learned director in action space + gradient actor (FGSM)"
-    env_class = DirectorEnv
+    env_class = DirectorVectorEnv
     paper_plan = PAAD_PAPER_PLAN
 
     def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:

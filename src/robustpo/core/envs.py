@@ -7,7 +7,6 @@ into the normalised observations that policies and attacks work on.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -64,7 +63,7 @@ VECTOR_MODES = ("thread", "sync", "async", "envpool")
 
 
 def make_vector_env(
-    env_id: str, num_envs: int, mode: str = "thread", env_fn: Callable[[], gym.Env] | None = None
+    env_id: str, num_envs: int, mode: str = "thread"
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` stepping together, resetting in the same step.
 
@@ -76,16 +75,14 @@ def make_vector_env(
     (Gymnasium's SyncVectorEnv) and ``async`` (Gymnasium's AsyncVectorEnv, a process per copy)
     give identical trajectories for the same seed. ``envpool`` (:class:`EnvpoolVectorEnv`, the
     optional C++ backend) simulates the same tasks with its own random initial states.
-    ``env_fn`` replaces ``make_env(env_id)`` as the factory of the copies (for MDPs built on a
-    task, such as a learned adversary's); it is not available with ``envpool``.
+
+    Raises:
+        UnknownNameError: unknown environment. ConfigError: unknown mode, or not a Box task.
     """
     if mode not in VECTOR_MODES:
         raise ConfigError(f"vector_mode must be one of {', '.join(VECTOR_MODES)}, got {mode!r}.")
-    if env_fn is None:
-        make_env(env_id).close()  # fail early, in this process, with a clear message
-        env_fn = partial(make_env, env_id)
-    elif mode == "envpool":
-        raise ConfigError("vector_mode 'envpool' steps only registered tasks; use 'thread'.")
+    make_env(env_id).close()  # fail early, in this process, with a clear message
+    env_fn = partial(make_env, env_id)
     if mode == "envpool":
         return EnvpoolVectorEnv(env_id, num_envs)
     fns = [env_fn] * num_envs

@@ -16,7 +16,6 @@ bit-identically.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +85,9 @@ class PPOLearner(Learner):
             adversary's section; ``run``: backend and threads).
         adversary: the training adversary; default: the registered class of ``cfg.algo``
             built from ``cfg.method``.
-        env_fn: factory of the environment copies instead of ``make_env(cfg.env)``, for MDPs
-            built on a task (a learned adversary's, :mod:`robustpo.attacks.learned`).
+        envs: a vector environment to learn on instead of ``cfg.ppo.num_envs`` copies of
+            ``cfg.env``, for MDPs built on a task (a learned adversary's,
+            :mod:`robustpo.attacks.learned`); the learner closes it.
 
     Raises:
         UnknownNameError / ConfigError: from the environment factory or the method registry.
@@ -96,11 +96,11 @@ class PPOLearner(Learner):
     name = "ppo"
 
     def __init__(self, cfg: TrainConfig, adversary: TrainingAdversary | None = None,
-                 env_fn: Callable[[], gym.Env] | None = None) -> None:
+                 envs: gym.vector.VectorEnv | None = None) -> None:
         self.cfg, p = cfg, cfg.ppo
         torch.set_num_threads(cfg.run.torch_threads)
         torch.manual_seed(cfg.seed)
-        self.envs = make_vector_env(cfg.env, p.num_envs, cfg.run.vector_mode, env_fn)
+        self.envs = envs or make_vector_env(cfg.env, p.num_envs, cfg.run.vector_mode)
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         self.agent = gaussian_agent(
             cfg.env, obs_space.shape[0], act_space.shape[0], act_space.low, act_space.high,
