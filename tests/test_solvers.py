@@ -93,3 +93,13 @@ def test_critic_attack_lowers_the_value_below_random_noise():
         v_clean = agent.critic(clean).mean()
     assert v_critic < v_random - 0.5 * abs(v_clean - v_random) - 1e-3
     assert v_critic < v_clean
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.01, 1.0), st.floats(0.01, 1.0), st.integers(0, 10_000))
+def test_pgd_random_start_stays_in_its_smaller_ball(eps, fraction, seed):
+    clean = torch.randn(16, 5, generator=torch.Generator().manual_seed(seed))
+    flat = pgd(lambda x: (x * 0).sum(-1), clean, eps, steps=1, random_start=True,
+               generator=torch.Generator().manual_seed(seed), start_radius=fraction * eps)
+    # a zero gradient has sign 0: the result is the random start itself
+    assert (flat - clean).abs().max() <= fraction * eps + 1e-6

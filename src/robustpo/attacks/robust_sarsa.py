@@ -47,12 +47,12 @@ from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 from .cache import AttackCache, config_fingerprint
+from .gradient import START, STEPS
 
 if TYPE_CHECKING:
 
     from ..agents.agent import Agent
 
-STEPS = 10  # PGD steps of eps / 10 (REFERENCE section 4)
 SMALL_GRID = [(0.05, 0.3), (0.05, 3.0), (0.15, 0.3), (0.15, 3.0)]
 PUBLISHED_GRID = [(e, r) for e in (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
                   for r in (0.1, 0.3, 1.0, 3.0, 10.0)]
@@ -167,10 +167,10 @@ def train_sarsa_q(
 
 def sarsa_pgd(q: SarsaQ, agent: Agent, obs: torch.Tensor, eps: float,
               generator: torch.Generator | None = None) -> torch.Tensor:
-    """PGD (random start, 10 sign steps of eps/10) for s' in the eps-ball minimising
-    ``Q(s, mu(s'))``, the clean state s held in Q's first argument."""
+    """PGD (random start in +-eps/10, 10 sign steps of eps/10) for s' in the eps-ball
+    minimising ``Q(s, mu(s'))``, the clean state s held in Q's first argument."""
     return pgd(lambda x: -q(obs, agent.actor(x)), obs, eps, STEPS, random_start=True,
-               generator=generator)
+               generator=generator, start_radius=START * eps)
 
 
 class _FixedQAttack(ObservationAttack):
@@ -234,7 +234,8 @@ class RobustSarsaAttack(ObservationAttack):
         evaluation's, and keep the one with the lowest screened return."""
         cache = AttackCache.for_attack(self.cache_dir, self.cache_name, eps, agent, {
             "grid": self.grid, "screen_episodes": self.screen_episodes,
-            "screen_seed": self.screen_seed, "seed": self.seed})
+            "screen_seed": self.screen_seed, "seed": self.seed,
+            "pgd": {"steps": STEPS, "start": START}})
         keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # no dots: a
         # checkpoint path takes its suffix after the last one
         screened = self._cached_screening(cache, keys)

@@ -26,12 +26,15 @@ class PolicyKL:
         actor: the policy; a Gaussian actor gets the closed-form :meth:`gradient`, any other
             actor (``forward`` and ``log_std``, e.g. a Stable-Baselines3 adapter) autograd.
         clean_mean: ``mu(s)``, ``(B, act_dim)``.
+        inv_var: ``1 / sigma^2`` ``(act_dim,)`` to scale by instead of the actor's own (the MAD
+            attack's reference scales sigma by its mean).
     """
 
-    def __init__(self, actor: nn.Module, clean_mean: torch.Tensor) -> None:
+    def __init__(self, actor: nn.Module, clean_mean: torch.Tensor,
+                 inv_var: torch.Tensor | None = None) -> None:
         self.actor = actor
         self.clean_mean = clean_mean.detach()
-        self.inv_var = torch.exp(-2.0 * actor.log_std.detach())
+        self.inv_var = torch.exp(-2.0 * actor.log_std.detach()) if inv_var is None else inv_var
         if isinstance(actor, GaussianActor):
             self.gradient = self._closed_form_gradient
 

@@ -79,6 +79,7 @@ def pgd(
     steps: int = 10,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    start_radius: float | None = None,
 ) -> torch.Tensor:
     """Projected gradient ascent with sign steps (Madry et al. 2018) in the l_inf eps-ball.
 
@@ -88,8 +89,11 @@ def pgd(
         clean: clean normalised observations ``(batch, obs_dim)``, float32.
         eps: radius; each of the ``steps`` steps moves ``eps / steps`` along the gradient sign
             (REFERENCE section 3 and 4: 10 steps of eps/10).
-        random_start: start from a uniform point of the ball instead of ``clean``.
+        random_start: start from a uniform point of the ball (or of the smaller ball of
+            radius ``start_radius``) instead of ``clean``.
         generator: random generator of the start.
+        start_radius: radius of the random start (default ``eps``, the whole ball; the
+            reference attacks use ``eps / 10``, REFERENCE section 4).
 
     Returns:
         Detached observations inside the ball, same shape and dtype as ``clean``.
@@ -101,7 +105,8 @@ def pgd(
     lo, hi = clean - eps, clean + eps  # the ball's faces, computed once for all steps
     x = clean.clone()
     if random_start:
-        x = x + (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1) * eps
+        radius = eps if start_radius is None else min(start_radius, eps)
+        x = x + (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1) * radius
     for _ in range(steps):
         x = torch.clamp(x + step * _grad(objective, x).sign(), lo, hi)
     return x.detach()
