@@ -20,15 +20,15 @@ def fake_scan(returns, seeds=2):
     plan = ScanPlan(1000, tuple({"lr": lr} for lr in returns[0]), seeds=seeds, screen_episodes=5)
     trained = []
 
-    def train(config, seed):
-        trained.append((config["lr"], seed))
-        return (config["lr"], seed)
+    def evaluate(items):
+        out = []
+        for config, seed in items:
+            trained.append((config["lr"], seed))
+            mean = returns[seed][config["lr"]]
+            out.append(((config["lr"], seed), mean, (mean - 10.0, mean + 10.0)))
+        return out
 
-    def screen(model):
-        mean = returns[model[1]][model[0]]
-        return mean, (mean - 10.0, mean + 10.0)
-
-    return run_scan(plan, 0, train, screen), trained
+    return run_scan(plan, 0, evaluate), trained
 
 
 def test_the_scan_keeps_the_lowest_screened_return():
@@ -69,6 +69,7 @@ def test_the_paper_protocol_breaks_a_victim_screening_on_other_episodes(monkeypa
         return real(agent, attack, eps, episodes, **kw)
 
     monkeypatch.setattr(learned, "run_episodes", recording)
+    monkeypatch.setattr(learned.SARLAttack, "workers", 1)
     victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
     result = robustpo.evaluate(victim, 5, make_attack("sarl", protocol="paper"), 0.15)
     assert result.stats.mean < 500, result.stats
@@ -77,3 +78,19 @@ def test_the_paper_protocol_breaks_a_victim_screening_on_other_episodes(monkeypa
     assert result.details["kept"]["screen_mean"] == min(c["screen_mean"] for c in candidates)
     assert len(seeds_run) == 3 and all(r.start == SCREEN_SEED for r in seeds_run)
     assert SCREEN_SEED > 1000  # the evaluation's episodes are seeds 0 .. episodes - 1
+
+
+@pytest.mark.slow
+def test_candidates_trained_side_by_side_equal_those_trained_in_turn(monkeypatch, tmp_path):
+    monkeypatch.setattr(learned.SARLAttack, "paper_plan", ScanPlan(
+        2 * 2048, ({}, {"clip_eps": 0.4}), seeds=1, screen_episodes=2))
+    victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
+    scans = []
+    for workers in (1, 2):
+        monkeypatch.setattr(learned.SARLAttack, "workers", workers)
+        attack = make_attack("sarl", protocol="paper")
+        attack.cache_dir = tmp_path / f"w{workers}"
+        attack.prepare(victim, 0.15)
+        scans.append(attack.details["candidates"])
+    assert scans[0] == scans[1]  # the same seeds give the same adversaries and screens
+    assert len(list((tmp_path / "w2" / "sarl-paper-eps0.15").iterdir())) == 2  # one folder each

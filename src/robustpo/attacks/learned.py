@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,7 +23,7 @@ from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 from .cache import AttackCache, config_fingerprint
-from .scan import SCREEN_SEED, ScanPlan, run_scan
+from .scan import SCREEN_SEED, Evaluated, ScanPlan, run_scan
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
@@ -101,6 +105,13 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
         self.task.close()
 
 
+_WORK: Any = None  # the function forked scan workers run (inherited, never pickled)
+
+
+def _run_work(item: tuple[dict[str, Any], int]) -> Any:
+    return _WORK(*item)
+
+
 class LearnedAttack(ObservationAttack):
     """An attack whose adversary is a PPO policy trained on an adversary MDP (``env_class``)
     with reward -r, with the PPO recipe of the victim's task (its PPO preset, or PPO's
@@ -115,6 +126,7 @@ class LearnedAttack(ObservationAttack):
     learned = True
     steps = 500_000
     paper_plan: ClassVar[ScanPlan]
+    workers = os.cpu_count() or 1  # a scan's candidates trained side by side, one per core
 
     def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
         super().__init__(seed, protocol)
@@ -134,28 +146,62 @@ class LearnedAttack(ObservationAttack):
         plan = self.plan
         root = None if self.cache_dir is None else Path(self.cache_dir)
 
-        def train(config: dict[str, Any], seed: int) -> Agent:
-            return self._adversary(agent, eps, plan.steps, config, seed, root)
+        def evaluate(items: list[tuple[dict[str, Any], int]]) -> list[Evaluated]:
+            if self.workers <= 1 or len(items) <= 1:
+                return [self._candidate(agent, eps, plan, root, c, s, True) for c, s in items]
+            return self._side_by_side(agent, eps, plan, root, items)
 
-        def screen(adversary: Agent) -> tuple[float, tuple[float, float]]:
-            fixed = type(self)(self.seed)
-            fixed.adversary, fixed.prepare = adversary, lambda *_: None
-            stats = run_episodes(agent, fixed, eps, plan.screen_episodes,
-                                 seed=SCREEN_SEED).stats
-            return stats.mean, stats.ci95
-
-        scan = run_scan(plan, self.seed, train, screen)
+        scan = run_scan(plan, self.seed, evaluate)
         self.adversary = scan.kept.model
         self.details = {"protocol": self.protocol, "steps": plan.steps, **scan.to_json()}
 
-    def _adversary(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
-                   seed: int, root: Path | None) -> Agent:
-        """The cached adversary of one configuration and seed, or a newly trained one."""
+    def _side_by_side(self, agent: Agent, eps: float, plan: ScanPlan, root: Path | None,
+                      items: list[tuple[dict[str, Any], int]]) -> list[Evaluated]:
+        """Candidates trained and screened in ``workers`` forked processes, one per core;
+        each saves its adversary (safetensors) and hands back where, not the model."""
+        global _WORK
+        with tempfile.TemporaryDirectory() as tmp:
+            base = root or Path(tmp)
+
+            def work(config: dict[str, Any], seed: int) -> tuple[str, Any, Any]:
+                torch.set_num_threads(1)
+                _, mean, ci = self._candidate(agent, eps, plan, base, config, seed, False)
+                return str(self._cache(agent, eps, plan.steps, config, seed, base).directory), \
+                    mean, ci
+
+            _WORK = work  # forked workers inherit it; only (config, seed) crosses the pipe
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(min(self.workers, len(items)), mp_context=context) as pool:
+                done = list(pool.map(_run_work, items))
+            _WORK = None
+            return [(load_agent(directory), mean, ci) for directory, mean, ci in done]
+
+    def _candidate(self, agent: Agent, eps: float, plan: ScanPlan, root: Path | None,
+                   config: dict[str, Any], seed: int, progress: bool) -> Evaluated:
+        """Train (or load) one candidate and screen it when the plan screens."""
+        adversary = self._adversary(agent, eps, plan.steps, config, seed, root, progress)
+        if plan.screen_episodes == 0:
+            return adversary, None, None
+        fixed = type(self)(self.seed)
+        fixed.adversary, fixed.prepare = adversary, lambda *_: None
+        stats = run_episodes(agent, fixed, eps, plan.screen_episodes, seed=SCREEN_SEED).stats
+        return adversary, stats.mean, stats.ci95
+
+    def _cache(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
+               seed: int, root: Path | None) -> AttackCache:
+        """The cache of one configuration and seed (its own folder under a scan's)."""
         cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
         config = {"steps": steps, "recipe": cfg.to_dict()}
         cache = AttackCache.for_attack(root, self.cache_name, eps, agent, config)
-        if self.protocol != "quick" and cache.directory is not None:  # one folder a candidate
+        if self.protocol != "quick" and cache.directory is not None:
             cache.directory = cache.directory / f"{config_fingerprint(config)[:12]}"
+        return cache
+
+    def _adversary(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
+                   seed: int, root: Path | None, progress: bool = True) -> Agent:
+        """The cached adversary of one configuration and seed, or a newly trained one."""
+        cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
+        cache = self._cache(agent, eps, steps, overrides, seed, root)
         if cache.valid():
             try:
                 return load_agent(cache.directory)
@@ -164,7 +210,7 @@ class LearnedAttack(ObservationAttack):
         cache.invalidate()
         learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs))
         try:
-            with Progress(transient=True) as bar:
+            with Progress(transient=True, disable=not progress) as bar:
                 task = bar.add_task(f"training {self.name} adversary, eps {eps:g}",
                                     total=learner.total_iterations)
                 while learner.iteration < learner.total_iterations:

@@ -84,36 +84,37 @@ class ScanResult:
                 "kept": self.kept.to_json(), "seeds_disagree": self.seeds_disagree}
 
 
+Evaluated = tuple[Any, float | None, tuple[float, float] | None]
+
+
 def run_scan(
     plan: ScanPlan, seed: int,
-    train: Callable[[dict[str, Any], int], Any],
-    screen: Callable[[Any], tuple[float, tuple[float, float]]],
+    evaluate: Callable[[list[tuple[dict[str, Any], int]]], list[Evaluated]],
 ) -> ScanResult:
     """Train and screen every configuration of ``plan``, then the kept one's further seeds.
 
     Args:
         plan: the protocol's plan.
         seed: the first training seed; further seeds are ``seed + 1, seed + 2, ...``.
-        train: ``(config, seed) -> model`` (loads a cached model where it can).
-        screen: ``model -> (mean, (ci_low, ci_high))`` of the return on the screening
-            episodes.
+        evaluate: ``[(config, seed), ...] -> [(model, screen mean, screen 95% CI), ...]``:
+            trains (or loads) and screens candidates, in any order of work (side by side, one
+            per core), returning them in the order given; the screen is None when the plan
+            does not screen.
 
     Returns:
         The scan; ``kept`` has the lowest screened return among all candidates.
     """
-    screens = plan.screen_episodes > 0
+    def candidates(items: list[tuple[dict[str, Any], int]]) -> list[Candidate]:
+        return [Candidate(dict(config), s, mean, ci, model)
+                for (config, s), (model, mean, ci) in zip(items, evaluate(items), strict=True)]
 
-    def candidate(config: dict[str, Any], s: int) -> Candidate:
-        model = train(config, s)
-        c = Candidate(dict(config), s, model=model)
-        if screens:
-            c.screen_mean, c.screen_ci95 = screen(model)
-        return c
+    def rank(c: Candidate) -> float:
+        return 0.0 if c.screen_mean is None else c.screen_mean
 
-    first = [candidate(config, seed) for config in plan.configs]
-    best = min(first, key=lambda c: c.screen_mean if screens else 0.0)
-    more = [candidate(best.config, seed + k) for k in range(1, plan.seeds)]
-    kept = min([best, *more], key=lambda c: c.screen_mean if screens else 0.0)
-    disagree = screens and any(
+    first = candidates([(config, seed) for config in plan.configs])
+    best = min(first, key=rank)
+    more = candidates([(best.config, seed + k) for k in range(1, plan.seeds)])
+    kept = min([best, *more], key=rank)
+    disagree = best.screen_ci95 is not None and any(
         not best.screen_ci95[0] <= c.screen_mean <= best.screen_ci95[1] for c in more)
-    return ScanResult([*first, *more], kept, bool(disagree))
+    return ScanResult([*first, *more], kept, disagree)
