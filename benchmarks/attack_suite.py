@@ -1,10 +1,12 @@
 """Wall time of the full attack-suite evaluation of one agent, learned attackers included.
 
-Runs ``robustpo attack``'s suite (every registered attack at the run's preset eps, 50 episodes
-each by default) with an empty model cache, so SA-RL and PA-AD train their adversaries at
-their default budgets; prints the time of each attack and the total, and the table.
+Runs ``robustpo attack``'s suite (every registered attack at the agent's eps, 50 episodes
+each by default) with an empty model cache, so the learned attacks train at the protocol's
+budgets (``--protocol paper``: their scans); prints the time of each attack and the total,
+and the table.
 
-    python benchmarks/attack_suite.py [RUN_DIR] [--episodes 50] [--cache EMPTY_DIR]
+    python benchmarks/attack_suite.py [RUN_DIR] [--episodes 50] [--protocol quick|paper]
+                                      [--cache EMPTY_DIR]
 
 ``--cache`` keeps the trained attack models (in a directory that must start empty, so that
 the timing includes their training).
@@ -29,6 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", nargs="?", default="zoo/ppo-Hopper-v5", type=Path)
     parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--protocol", choices=["quick", "paper"], default="quick",
+                        help="the learned attacks' budgets and search")
     parser.add_argument("--cache", type=Path, default=None,
                         help="empty directory to keep the trained attack models in")
     args = parser.parse_args()
@@ -43,7 +47,7 @@ def main() -> None:
         cache = args.cache or Path(tmp)
         for name in ["none", *resolve_attack_names("all")]:
             t0 = time.perf_counter()
-            attack = make_attack(name)
+            attack = make_attack(name, protocol=args.protocol)
             attack.cache_dir = Path(cache)
             results.append(evaluate(agent, args.episodes, attack, 0.0 if name == "none" else eps))
             times[name] = time.perf_counter() - t0
