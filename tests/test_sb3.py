@@ -93,12 +93,10 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sb3-ppo-InvertedPendul
 def test_attacks_lower_an_sb3_models_return():
     # A committed Stable-Baselines3 PPO model (32-32 MLP, 16k steps on InvertedPendulum-v5), so
     # that no figure depends on how a CPU trains it. Measured when it was made: natural and
-    # random 1000 on every episode, MAD about 20-40, critic about 50-70; the margins are wide.
+    # random 1000 on every episode, MAD about 20-40; the margins are wide.
     victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
     natural = robustpo.evaluate(victim, 5, "none")
     rand = robustpo.evaluate(victim, 5, "random", 0.15)
     mad = robustpo.evaluate(victim, 5, "mad", 0.15)
-    critic = robustpo.evaluate(victim, 5, "critic", 0.15)
     assert natural.stats.mean > 900 and rand.stats.mean > 900, (natural.stats, rand.stats)
     assert mad.stats.mean < rand.stats.mean - 400, (mad.stats.mean, rand.stats.mean)
-    assert critic.stats.mean < rand.stats.mean - 400, (critic.stats.mean, rand.stats.mean)
