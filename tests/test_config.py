@@ -8,6 +8,7 @@ import pytest
 from robustpo.adversaries import method_class
 from robustpo.config.sections import field_docs
 from robustpo.errors import ConfigError, UnknownNameError
+from robustpo.learners.ppo import PPOLearner
 from robustpo.training.presets import (
     config_from_dict,
     describe,
@@ -127,3 +128,11 @@ def test_dry_run_prints_the_resolved_config_and_sources():
     code, out = run_cli("train", "--algo", "barppo", "--env", "Swimmer-v5", "--dry-run")
     assert code == 2 and "No preset for barppo on Swimmer-v5" in " ".join(out.split())
     assert "Traceback" not in out
+
+
+def test_configs_built_by_hand_are_checked():
+    with pytest.raises(ConfigError, match="seed must be an integer >= 0"):
+        resolve_config("ppo", "Hopper-v5", seed=-1)
+    cfg = dataclasses.replace(resolve_config("ppo", "Hopper-v5"), algo="sappo")
+    with pytest.raises(ConfigError, match="takes a SAPPOConfig"):
+        PPOLearner(cfg)

@@ -171,9 +171,12 @@ class LearnedAttack(ObservationAttack):
 
             _WORK = work  # forked workers inherit it; only (config, seed) crosses the pipe
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(min(self.workers, len(items)), mp_context=context) as pool:
-                done = list(pool.map(_run_work, items))
-            _WORK = None
+            try:
+                with ProcessPoolExecutor(min(self.workers, len(items)),
+                                         mp_context=context) as pool:
+                    done = list(pool.map(_run_work, items))
+            finally:
+                _WORK = None
             return [(load_agent(directory), mean, ci) for directory, mean, ci in done]
 
     def _candidate(self, agent: Agent, eps: float, plan: ScanPlan, root: Path | None,

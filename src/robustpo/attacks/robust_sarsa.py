@@ -48,6 +48,7 @@ from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 from .cache import AttackCache, config_fingerprint
 from .gradient import START, STEPS
+from .scan import SCREEN_SEED
 
 if TYPE_CHECKING:
 
@@ -196,7 +197,7 @@ class RobustSarsaAttack(ObservationAttack):
     grid: ClassVar[list[tuple[float, float]]] = SMALL_GRID
     learned = True
     screen_episodes = 10
-    screen_seed = 100_000  # screening episodes never overlap the evaluation's seeds
+    screen_seed = SCREEN_SEED  # screening episodes never overlap the evaluation's seeds
 
     def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
         super().__init__(seed, protocol)
@@ -248,7 +249,8 @@ class RobustSarsaAttack(ObservationAttack):
                 if q is None:
                     screened = {}  # a retrained Q must be screened again
                     cache.invalidate()
-                    q = train_sarsa_q(agent, sarsa_eps, reg, seed=self.seed + k, progress=bar)
+                    q = train_sarsa_q(agent, sarsa_eps, reg, seed=self.seed + k, progress=bar,
+                                      **SARSA_SCHEDULE)
                     if cache.directory is not None:
                         tensors = {f"q.{n}": p.detach() for n, p in q.net.state_dict().items()}
                         save_checkpoint(cache.directory / f"q-{key}", tensors,

@@ -191,6 +191,8 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check every section; return self. Raises :class:`ConfigError`."""
+        if not (isinstance(self.seed, int) and self.seed >= 0):
+            raise ConfigError(f"The seed must be an integer >= 0, got {self.seed!r}.")
         if not (isinstance(self.attack_eps, float) and self.attack_eps >= 0):
             raise ConfigError(f"Config key 'attack_eps' must be a number >= 0, got "
                               f"{self.attack_eps!r}.")

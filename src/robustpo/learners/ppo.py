@@ -30,7 +30,7 @@ from ..core.envs import make_vector_env
 from ..core.gae import compute_gae
 from ..core.normalization import RewardScaler
 from ..core.surrogate import value_loss, value_loss_and_grads
-from ..errors import CheckpointError, NonFiniteError
+from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .base import EpisodeTracker, Learner
 
 PPO_METRICS = ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
@@ -90,7 +90,8 @@ class PPOLearner(Learner):
             :mod:`robustpo.attacks.learned`); the learner closes it.
 
     Raises:
-        UnknownNameError / ConfigError: from the environment factory or the method registry.
+        UnknownNameError / ConfigError: from the environment factory or the method registry,
+            or a method section that is not ``cfg.algo``'s.
     """
 
     name = "ppo"
@@ -98,6 +99,12 @@ class PPOLearner(Learner):
     def __init__(self, cfg: TrainConfig, adversary: TrainingAdversary | None = None,
                  envs: gym.vector.VectorEnv | None = None) -> None:
         self.cfg, p = cfg, cfg.ppo
+        method = method_class(cfg.algo)
+        if adversary is None and not isinstance(cfg.method, method.config_class):
+            raise ConfigError(
+                f"The config's method section is a {type(cfg.method).__name__}, but "
+                f"{cfg.algo!r} takes a {method.config_class.__name__}; build the config with "
+                f"robustpo.training.presets.resolve_config.")
         torch.set_num_threads(cfg.run.torch_threads)
         torch.manual_seed(cfg.seed)
         self.envs = envs or make_vector_env(cfg.env, p.num_envs, cfg.run.vector_mode)
@@ -108,8 +115,9 @@ class PPOLearner(Learner):
         )
         self.optimizer = _make_adam(self.agent, p.policy_lr, p.value_lr, p.adam_eps)
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.adversary = adversary or method_class(cfg.algo)(
-            cfg.method, p, cfg.attack_eps, adversary_generator(cfg.seed))
+        if adversary is None:
+            adversary = method(cfg.method, p, cfg.attack_eps, adversary_generator(cfg.seed))
+        self.adversary = adversary
         self.reward_scaler = RewardScaler(p.num_envs, p.gamma, p.reward_clip)
         # Copy i of the vector env is seeded with env_seed + i; deriving env_seed from the run
         # seed keeps runs with nearby seeds from sharing environment seeds.
@@ -329,7 +337,8 @@ class PPOLearner(Learner):
                     state.setdefault(int(pid), {})[name] = value
             self.optimizer.load_state_dict({"state": state, "param_groups": groups})
             self.generator.set_state(tensors["rng.torch"])
-            self.adversary.generator.set_state(tensors["rng.adversary"])
+            if "rng.adversary" in tensors:  # checkpoints of runs before robust training lack it
+                self.adversary.generator.set_state(tensors["rng.adversary"])
             rms = self.reward_scaler.rms
             rms.mean = tensors["reward_rms.mean"].numpy().copy()
             rms.var = tensors["reward_rms.var"].numpy().copy()

@@ -160,7 +160,7 @@ def legend(rows: list[AgentRow]) -> str:
     notes = []
     if any(r.flags for r in rows):
         notes.append("† did not converge: a learned attack whose 95% CI lies above the best "
-                     "non-learned attack's return")
+                     "non-learned attack's return, or whose two training seeds disagree")
     if any(r.upper_bound for r in rows):
         notes.append("≤ upper bound: worst case over learned attacks trained below the "
                      "field's budgets (quick protocol)")

@@ -36,8 +36,10 @@ def convergence_flags(means: dict[str, float], ci_low: dict[str, float],
     heuristic = {a: m for a, m in means.items() if a not in learned}
     if heuristic:
         best, best_mean = min(heuristic.items(), key=lambda kv: kv[1])
-        flags.update({a: f"{NOT_CONVERGED}: 95% CI above {best}'s {best_mean:.1f}"
-                      for a in means if a in learned and ci_low[a] > best_mean})
+        for a in means:
+            if a in learned and ci_low[a] > best_mean:
+                reason = f"95% CI above {best}'s {best_mean:.1f}"
+                flags[a] = f"{flags[a]}; {reason}" if a in flags else f"{NOT_CONVERGED}: {reason}"
     return flags
 
 

@@ -194,10 +194,11 @@ class NonFiniteStop(Callback):
 
 
 def default_callbacks(every: int, keep: int, resuming: bool, progress: bool) -> list[Callback]:
-    """The driver's callbacks: resume (if resuming), checkpoints, CSV, TensorBoard, the NaN
-    stop and the progress bar (if ``progress``)."""
+    """The driver's callbacks: resume (if resuming), the NaN stop, checkpoints, CSV,
+    TensorBoard and the progress bar (if ``progress``)."""
     callbacks: list[Callback] = [Resume()] if resuming else []
-    callbacks += [Checkpoints(every, keep), CSVLog(), TensorBoardLog(), NonFiniteStop()]
+    # The NaN stop comes before the checkpoint, so that a non-finite iteration is never saved.
+    callbacks += [NonFiniteStop(), Checkpoints(every, keep), CSVLog(), TensorBoardLog()]
     if progress:
         callbacks.append(ProgressBar())
     return callbacks
