@@ -44,7 +44,7 @@ def test_rs_penalty_makes_q_smoother():
 def test_rs_lowers_the_zoo_agents_return_below_random(tmp_path, monkeypatch):
     monkeypatch.setattr(rs.RobustSarsaAttack, "grid", [(0.05, 0.3), (0.15, 3.0)])
     real = rs.train_sarsa_q
-    monkeypatch.setattr(rs, "train_sarsa_q", lambda *a, **k: real(*a, **k, iterations=10))
+    monkeypatch.setattr(rs, "train_sarsa_q", lambda *a, **k: real(*a, **{**k, "iterations": 10}))
     victim = robustpo.load_agent(ZOO)
     attack = make_attack("rs")
     attack.cache_dir = tmp_path
