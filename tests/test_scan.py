@@ -25,7 +25,7 @@ def fake_scan(returns, seeds=2):
         for config, seed in items:
             trained.append((config["lr"], seed))
             mean = returns[seed][config["lr"]]
-            out.append(((config["lr"], seed), mean, (mean - 10.0, mean + 10.0)))
+            out.append(((config["lr"], seed), mean, (mean - 10.0, mean + 10.0), [900.0, mean]))
         return out
 
     return run_scan(plan, 0, evaluate), trained
@@ -39,12 +39,19 @@ def test_the_scan_keeps_the_lowest_screened_return():
     payload = scan.to_json()
     assert [c["screen_mean"] for c in payload["candidates"]] == [500.0, 300.0, 400.0, 305.0]
     assert payload["kept"] == {"config": {"lr": 3e-3}, "seed": 0, "screen_mean": 300.0,
-                               "screen_ci95": [290.0, 310.0]}
+                               "screen_ci95": [290.0, 310.0], "training_curve": [900.0, 300.0]}
 
 
 def test_a_second_seed_outside_the_first_ones_ci_is_reported_and_kept_if_lower():
     scan, _ = fake_scan([{1e-3: 500.0, 3e-3: 300.0}, {3e-3: 100.0}])
     assert scan.kept.model == (3e-3, 1) and scan.seeds_disagree
+
+
+def test_the_training_curve_samples_the_end_of_each_eighth():
+    returns = [None, None, *[float(i) for i in range(2, 16)]]  # 16 iterations
+    assert learned.training_curve(returns) == [None, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]
+    assert learned.training_curve([]) == []
+    assert learned.training_curve([1.0, 2.0, 3.0], points=2) == [1.0, 3.0]
 
 
 def test_a_plan_of_several_candidates_needs_screening():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import tempfile
@@ -19,6 +20,7 @@ from ..core.envs import make_vector_env
 from ..core.perturb import pgd
 from ..errors import CheckpointError
 from ..evaluation.episodes import run_episodes
+from ..io.checkpoint import atomic_write_text
 from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
@@ -105,6 +107,29 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
         self.task.close()
 
 
+CURVE_FILE = "training_curve.json"
+CURVE_POINTS = 8
+
+
+def training_curve(returns: list[float | None], points: int = CURVE_POINTS
+                   ) -> list[float | None]:
+    """The victim's mean return over the adversary's recent training episodes (stochastic
+    adversary, last 20 episodes) at the end of each ``1/points`` of training; None where no
+    episode had ended. Recorded so that early stopping of a scan can be judged against the
+    full scan."""
+    n = len(returns)
+    return [returns[(k * n) // points - 1] for k in range(1, points + 1)] if n else []
+
+
+def load_curve(directory: Path) -> list[float | None]:
+    """The training curve saved beside a cached adversary (empty when there is none)."""
+    try:
+        curve = json.loads((directory / CURVE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    return curve if isinstance(curve, list) else []
+
+
 _WORK: Any = None  # the function forked scan workers run (inherited, never pickled)
 
 
@@ -163,11 +188,12 @@ class LearnedAttack(ObservationAttack):
         with tempfile.TemporaryDirectory() as tmp:
             base = root or Path(tmp)
 
-            def work(config: dict[str, Any], seed: int) -> tuple[str, Any, Any]:
+            def work(config: dict[str, Any], seed: int) -> tuple[str, Any, Any, Any]:
                 torch.set_num_threads(1)
-                _, mean, ci = self._candidate(agent, eps, plan, base, config, seed, False)
-                return str(self._cache(agent, eps, plan.steps, config, seed, base).directory), \
-                    mean, ci
+                _, mean, ci, curve = self._candidate(agent, eps, plan, base, config, seed,
+                                                     False)
+                directory = self._cache(agent, eps, plan.steps, config, seed, base).directory
+                return str(directory), mean, ci, curve
 
             _WORK = work  # forked workers inherit it; only (config, seed) crosses the pipe
             context = multiprocessing.get_context("fork")
@@ -177,18 +203,19 @@ class LearnedAttack(ObservationAttack):
                     done = list(pool.map(_run_work, items))
             finally:
                 _WORK = None
-            return [(load_agent(directory), mean, ci) for directory, mean, ci in done]
+            return [(load_agent(directory), mean, ci, curve)
+                    for directory, mean, ci, curve in done]
 
     def _candidate(self, agent: Agent, eps: float, plan: ScanPlan, root: Path | None,
                    config: dict[str, Any], seed: int, progress: bool) -> Evaluated:
         """Train (or load) one candidate and screen it when the plan screens."""
-        adversary = self._adversary(agent, eps, plan.steps, config, seed, root, progress)
+        adversary, curve = self._adversary(agent, eps, plan.steps, config, seed, root, progress)
         if plan.screen_episodes == 0:
-            return adversary, None, None
+            return adversary, None, None, curve
         fixed = type(self)(self.seed)
         fixed.adversary, fixed.prepare = adversary, lambda *_: None
         stats = run_episodes(agent, fixed, eps, plan.screen_episodes, seed=SCREEN_SEED).stats
-        return adversary, stats.mean, stats.ci95
+        return adversary, stats.mean, stats.ci95, curve
 
     def _cache(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
                seed: int, root: Path | None) -> AttackCache:
@@ -201,32 +228,39 @@ class LearnedAttack(ObservationAttack):
         return cache
 
     def _adversary(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
-                   seed: int, root: Path | None, progress: bool = True) -> Agent:
-        """The cached adversary of one configuration and seed, or a newly trained one."""
+                   seed: int, root: Path | None, progress: bool = True
+                   ) -> tuple[Agent, list[float | None]]:
+        """The cached adversary of one configuration and seed, or a newly trained one, with
+        its training curve (:func:`training_curve`; empty for a cache that predates it)."""
         cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
         cache = self._cache(agent, eps, steps, overrides, seed, root)
         if cache.valid():
             try:
-                return load_agent(cache.directory)
+                return load_agent(cache.directory), load_curve(cache.directory)
             except CheckpointError:
                 pass  # a corrupt cache is retrained below
         cache.invalidate()
         learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs))
+        returns: list[float | None] = []
         try:
             with Progress(transient=True, disable=not progress) as bar:
                 task = bar.add_task(f"training {self.name} adversary, eps {eps:g}",
                                     total=learner.total_iterations)
                 while learner.iteration < learner.total_iterations:
                     learner.step()
+                    recent = learner.episodes.recent_returns
+                    returns.append(-sum(recent) / len(recent) if recent else None)
                     bar.update(task, completed=learner.iteration)
         finally:
             learner.close()
         adversary = learner.agent
         adversary.obs_normalizer.frozen = True
+        curve = training_curve(returns)
         if cache.directory is not None:
             adversary.save(cache.directory)
+            atomic_write_text(cache.directory / CURVE_FILE, json.dumps(curve))
             cache.seal()
-        return adversary
+        return adversary, curve
 
     def adversary_actions(self, obs: torch.Tensor) -> np.ndarray:
         """The trained adversary's deterministic actions for normalised observations."""

@@ -44,13 +44,15 @@ class ScanPlan:
 
 @dataclass
 class Candidate:
-    """One trained candidate: its configuration, seed and screened return (mean and 95% CI
-    over the screening episodes; None when the plan does not screen)."""
+    """One trained candidate: its configuration, seed, screened return (mean and 95% CI
+    over the screening episodes; None when the plan does not screen) and training curve (the
+    victim's return during the adversary's training at the end of each eighth of it)."""
 
     config: dict[str, Any]
     seed: int
     screen_mean: float | None = None
     screen_ci95: tuple[float, float] | None = None
+    training_curve: list[float | None] = field(default_factory=list)
     model: Any = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -84,7 +86,7 @@ class ScanResult:
                 "kept": self.kept.to_json(), "seeds_disagree": self.seeds_disagree}
 
 
-Evaluated = tuple[Any, float | None, tuple[float, float] | None]
+Evaluated = tuple[Any, float | None, tuple[float, float] | None, list[float | None]]
 
 
 def run_scan(
@@ -96,17 +98,18 @@ def run_scan(
     Args:
         plan: the protocol's plan.
         seed: the first training seed; further seeds are ``seed + 1, seed + 2, ...``.
-        evaluate: ``[(config, seed), ...] -> [(model, screen mean, screen 95% CI), ...]``:
-            trains (or loads) and screens candidates, in any order of work (side by side, one
-            per core), returning them in the order given; the screen is None when the plan
-            does not screen.
+        evaluate: ``[(config, seed), ...] -> [(model, screen mean, screen 95% CI, training
+            curve), ...]``: trains (or loads) and screens candidates, in any order of work
+            (side by side, one per core), returning them in the order given; the screen is
+            None when the plan does not screen.
 
     Returns:
         The scan; ``kept`` has the lowest screened return among all candidates.
     """
     def candidates(items: list[tuple[dict[str, Any], int]]) -> list[Candidate]:
-        return [Candidate(dict(config), s, mean, ci, model)
-                for (config, s), (model, mean, ci) in zip(items, evaluate(items), strict=True)]
+        return [Candidate(dict(config), s, mean, ci, list(curve), model)
+                for (config, s), (model, mean, ci, curve)
+                in zip(items, evaluate(items), strict=True)]
 
     def rank(c: Candidate) -> float:
         return 0.0 if c.screen_mean is None else c.screen_mean
