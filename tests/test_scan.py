@@ -1,6 +1,7 @@
 """The learned attacks' scans: the kept candidate has the lowest screened return, screening
 never uses evaluation episodes, and the paper protocol's code path breaks a victim."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import robustpo
 import robustpo.attacks.learned as learned
 from robustpo.agents.sb3 import load_sb3_victim
 from robustpo.attacks import make_attack
-from robustpo.attacks.scan import SCREEN_SEED, ScanPlan, run_scan
+from robustpo.attacks.scan import SCREEN_SEED, ScanPlan, run_scan, side_by_side
 from robustpo.errors import UnknownNameError
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sb3-ppo-InvertedPendulum-v5.zip"
@@ -52,6 +53,15 @@ def test_the_training_curve_samples_the_end_of_each_eighth():
     assert learned.training_curve(returns) == [None, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]
     assert learned.training_curve([]) == []
     assert learned.training_curve([1.0, 2.0, 3.0], points=2) == [1.0, 3.0]
+
+
+def test_side_by_side_keeps_the_order_runs_in_workers_and_reports_progress():
+    parent, seen = os.getpid(), []
+    out = side_by_side(lambda k: (k * k, os.getpid()), [3, 1, 2, 5], workers=2,
+                       done=seen.append)
+    assert [v for v, _ in out] == [9, 1, 4, 25] and seen == [1, 2, 3, 4]
+    assert all(pid != parent for _, pid in out)
+    assert side_by_side(lambda k: os.getpid(), [1, 2], workers=1) == [parent, parent]
 
 
 def test_a_plan_of_several_candidates_needs_screening():

@@ -78,7 +78,8 @@ def _print_config(algo: str, env: str, preset: str | None, overrides: dict, seed
 
     cfg, sources = resolve_config_with_sources(algo, env, preset=preset, overrides=overrides,
                                                seed=seed, total_steps=steps)
-    table = Table(title=f"Resolved config: {algo} on {env} ({cfg.ppo.iterations} iterations)")
+    iterations = cfg.learner_config.iterations
+    table = Table(title=f"Resolved config: {algo} on {env} ({iterations} iterations)")
     for col in ("key", "value", "from", "meaning"):
         table.add_column(col, overflow="fold")
     for row in describe(cfg, sources):

@@ -1,10 +1,12 @@
-"""Training adversaries of the PPO family, one module per method, registered by name."""
+"""Training methods, one module per method, registered by name: the PPO family's training
+adversaries (:mod:`.base`) and the TD3 family's plug-ins (:mod:`.offpolicy`)."""
 
 # The registration order is the listing order: the baseline first.
 # isort: off
-from . import spo, sappo, carppo, barppo  # noqa: F401 - registers the methods
+from . import spo, sappo, carppo, barppo, td3  # noqa: F401 - registers the methods
 # isort: on
 from .base import (
+    Method,
     Minibatch,
     PolicyStep,
     RobustAdversary,
@@ -13,6 +15,17 @@ from .base import (
     method_names,
     register,
 )
+from .offpolicy import OffPolicyMethod, TD3Networks
 
-__all__ = ["Minibatch", "PolicyStep", "RobustAdversary", "TrainingAdversary", "method_class",
-           "method_names", "register"]
+__all__ = [
+    "Method",
+    "Minibatch",
+    "OffPolicyMethod",
+    "PolicyStep",
+    "RobustAdversary",
+    "TD3Networks",
+    "TrainingAdversary",
+    "method_class",
+    "method_names",
+    "register",
+]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -100,7 +100,31 @@ class GradientSum:
         return [self.log_std, *self.mean]
 
 
-class TrainingAdversary(ABC):
+class Method:
+    """What the registry knows of a training method, whatever its learner.
+
+    Attributes:
+        name: the ``--algo`` value; display_name: its name in result tables;
+        description: one line for ``robustpo list``; config_class: its ``method`` section;
+        learner: the learner it plugs into (``ppo`` or ``td3``, :mod:`robustpo.learners`);
+        metric_names: every metric it reports, in CSV order.
+    """
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    description: ClassVar[str]
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    learner: ClassVar[str] = "ppo"
+    metric_names: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def variant_tags(cls, cfg: MethodConfig) -> list[str]:
+        """Words that tell this configuration apart in result tables (e.g. ``"kappa 0.3"``),
+        so that agents of different variants are not pooled into one median."""
+        return []
+
+
+class TrainingAdversary(Method, ABC):
     """Base class of the PPO family's training methods (module docstring).
 
     Subclasses set ``name`` (the ``--algo`` value), ``display_name``, ``config_class`` (the
@@ -114,22 +138,9 @@ class TrainingAdversary(ABC):
             from the learner's so that a method at eps 0 consumes the learner's stream as SPO.
     """
 
-    name: ClassVar[str]
-    display_name: ClassVar[str]
-    description: ClassVar[str]
-    config_class: ClassVar[type[MethodConfig]] = MethodConfig
-    learner: ClassVar[str] = "ppo"
-    metric_names: ClassVar[tuple[str, ...]] = ()  # every metric it reports, in CSV order
-
     def __init__(self, cfg: MethodConfig, ppo: PPOConfig, attack_eps: float,
                  generator: torch.Generator) -> None:
         self.cfg, self.ppo, self.attack_eps, self.generator = cfg, ppo, attack_eps, generator
-
-    @classmethod
-    def variant_tags(cls, cfg: MethodConfig) -> list[str]:
-        """Words that tell this configuration apart in result tables (e.g. ``"kappa 0.3"``),
-        so that agents of different variants are not pooled into one median."""
-        return []
 
     # ---- the schedule and the inner problem ----------------------------------------------
     def eps(self, iteration: int) -> float:
@@ -277,10 +288,11 @@ def surrogate_at(batch: Minibatch, mean: torch.Tensor, log_std: torch.Tensor, cl
     return clipped_surrogate(log_probs, batch.old_log_probs, batch.adv, clip)[0]
 
 
-_REGISTRY: dict[str, type[TrainingAdversary]] = {}
+_REGISTRY: dict[str, type[Method]] = {}
+MethodT = TypeVar("MethodT", bound=type[Method])
 
 
-def register(cls: type[TrainingAdversary]) -> type[TrainingAdversary]:
+def register(cls: MethodT) -> MethodT:
     """Class decorator adding a training method to the registry under ``cls.name``."""
     _REGISTRY[cls.name] = cls
     return cls
@@ -291,7 +303,7 @@ def method_names() -> list[str]:
     return list(_REGISTRY)
 
 
-def method_class(name: str) -> type[TrainingAdversary]:
+def method_class(name: str) -> type[Any]:
     """The registered class of method ``name``.
 
     Raises:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,7 +22,7 @@ from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 from .cache import AttackCache, config_fingerprint
-from .scan import SCREEN_SEED, Evaluated, ScanPlan, run_scan
+from .scan import SCREEN_SEED, WORKERS, Evaluated, ScanPlan, run_scan, side_by_side
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
@@ -130,13 +127,6 @@ def load_curve(directory: Path) -> list[float | None]:
     return curve if isinstance(curve, list) else []
 
 
-_WORK: Any = None  # the function forked scan workers run (inherited, never pickled)
-
-
-def _run_work(item: tuple[dict[str, Any], int]) -> Any:
-    return _WORK(*item)
-
-
 class LearnedAttack(ObservationAttack):
     """An attack whose adversary is a PPO policy trained on an adversary MDP (``env_class``)
     with reward -r, with the PPO recipe of the victim's task (its PPO preset, or PPO's
@@ -151,7 +141,7 @@ class LearnedAttack(ObservationAttack):
     learned = True
     steps = 500_000
     paper_plan: ClassVar[ScanPlan]
-    workers = os.cpu_count() or 1  # a scan's candidates trained side by side, one per core
+    workers = WORKERS  # a scan's candidates trained side by side, one per core
 
     def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
         super().__init__(seed, protocol)
@@ -182,27 +172,20 @@ class LearnedAttack(ObservationAttack):
 
     def _side_by_side(self, agent: Agent, eps: float, plan: ScanPlan, root: Path | None,
                       items: list[tuple[dict[str, Any], int]]) -> list[Evaluated]:
-        """Candidates trained and screened in ``workers`` forked processes, one per core;
-        each saves its adversary (safetensors) and hands back where, not the model."""
-        global _WORK
+        """Candidates trained and screened in forked processes, one per core
+        (:func:`~robustpo.attacks.scan.side_by_side`); each saves its adversary (safetensors)
+        and hands back where, not the model."""
         with tempfile.TemporaryDirectory() as tmp:
             base = root or Path(tmp)
 
-            def work(config: dict[str, Any], seed: int) -> tuple[str, Any, Any, Any]:
-                torch.set_num_threads(1)
+            def work(item: tuple[dict[str, Any], int]) -> tuple[str, Any, Any, Any]:
+                config, seed = item
                 _, mean, ci, curve = self._candidate(agent, eps, plan, base, config, seed,
                                                      False)
                 directory = self._cache(agent, eps, plan.steps, config, seed, base).directory
                 return str(directory), mean, ci, curve
 
-            _WORK = work  # forked workers inherit it; only (config, seed) crosses the pipe
-            context = multiprocessing.get_context("fork")
-            try:
-                with ProcessPoolExecutor(min(self.workers, len(items)),
-                                         mp_context=context) as pool:
-                    done = list(pool.map(_run_work, items))
-            finally:
-                _WORK = None
+            done = side_by_side(work, items, self.workers)
             return [(load_agent(directory), mean, ci, curve)
                     for directory, mean, ci, curve in done]
 

@@ -29,6 +29,8 @@ Choices where the public code is silent or, we believe, wrong (recorded here and
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -48,7 +50,7 @@ from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 from .cache import AttackCache, config_fingerprint
 from .gradient import START, STEPS
-from .scan import SCREEN_SEED
+from .scan import SCREEN_SEED, WORKERS, side_by_side
 
 if TYPE_CHECKING:
 
@@ -84,7 +86,6 @@ SARSA_SCHEDULE = {"iterations": 30, "num_envs": 8, "rollout_steps": 256, "epochs
 def train_sarsa_q(
     agent: Agent, sarsa_eps: float, reg: float, *, iterations: int = 30, num_envs: int = 8,
     rollout_steps: int = 256, epochs: int = 10, minibatches: int = 32, seed: int = 0,
-    progress: Progress | None = None,
 ) -> SarsaQ:
     """Learn Q of ``agent``'s stochastic policy by robust Sarsa (module docstring).
 
@@ -94,7 +95,6 @@ def train_sarsa_q(
         reg: penalty weight.
         iterations, num_envs, rollout_steps, epochs, minibatches: the training schedule.
         seed: seeds the environments and the policy's action noise.
-        progress: a rich progress display to report iterations on.
     """
     torch.manual_seed(seed)
     cfg = task_ppo_config(agent.env_id).ppo
@@ -110,8 +110,6 @@ def train_sarsa_q(
         mean = agent.actor(obs)
         return torch.addcmul(mean, std, torch.randn(mean.shape, generator=gen))
 
-    task = progress.add_task(f"robust Sarsa eps {sarsa_eps:g} reg {reg:g}", total=iterations) \
-        if progress else None
     raw, _ = envs.reset(seed=seed)
     T, N = rollout_steps, num_envs
     try:
@@ -159,8 +157,6 @@ def train_sarsa_q(
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
-            if progress is not None and task is not None:
-                progress.update(task, completed=it + 1)
     finally:
         envs.close()
     return q
@@ -196,6 +192,7 @@ class RobustSarsaAttack(ObservationAttack):
     description = "robust Sarsa: PGD minimising a learned Q(s, pi(s')), 4-point grid"
     grid: ClassVar[list[tuple[float, float]]] = SMALL_GRID
     learned = True
+    workers = WORKERS  # grid points trained and screened side by side, one per core
     screen_episodes = 10
     screen_seed = SCREEN_SEED  # screening episodes never overlap the evaluation's seeds
 
@@ -213,12 +210,12 @@ class RobustSarsaAttack(ObservationAttack):
                 "schedule": SARSA_SCHEDULE, "recipe": task_ppo_config(agent.env_id).to_dict()}
 
     @staticmethod
-    def _cached(cache: AttackCache, key: str, agent: Agent, fingerprint: dict[str, str]
+    def _cached(directory: Path, key: str, agent: Agent, fingerprint: dict[str, str]
                 ) -> SarsaQ | None:
-        """The saved Q of grid point ``key`` if it was learned on this victim with this
-        configuration (its checkpoint's ``fingerprint``), else None."""
-        path = None if cache.directory is None else cache.directory / f"q-{key}.json"
-        if path is None or not path.is_file():
+        """The Q of grid point ``key`` saved in ``directory`` if it was learned on this victim
+        with this configuration (its checkpoint's ``fingerprint``), else None."""
+        path = directory / f"q-{key}.json"
+        if not path.is_file():
             return None
         try:
             tensors, meta = load_checkpoint(path)
@@ -231,41 +228,49 @@ class RobustSarsaAttack(ObservationAttack):
             return None  # a corrupt or foreign cache entry is retrained
 
     def prepare(self, agent: Agent, eps: float) -> None:
-        """Train (or load) a Q per grid point, screen each on episodes disjoint from the
-        evaluation's, and keep the one with the lowest screened return."""
+        """Train (or load) a Q per grid point and screen each on episodes disjoint from the
+        evaluation's, side by side on the cores (:func:`~robustpo.attacks.scan.side_by_side`);
+        keep the one with the lowest screened return."""
         cache = AttackCache.for_attack(self.cache_dir, self.cache_name, eps, agent, {
             "grid": self.grid, "screen_episodes": self.screen_episodes,
             "screen_seed": self.screen_seed, "seed": self.seed,
             "pgd": {"steps": STEPS, "start": START}})
         keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # no dots: a
         # checkpoint path takes its suffix after the last one
+        fingerprints = [{"victim": cache.victim, "config": config_fingerprint(
+            self._entry_config(k, e, r, agent))} for k, (e, r) in enumerate(self.grid)]
         screened = self._cached_screening(cache, keys)
-        best: tuple[float, SarsaQ] | None = None
-        with Progress(transient=True) as bar:
-            for k, ((sarsa_eps, reg), key) in enumerate(zip(self.grid, keys)):
-                fingerprint = {"victim": cache.victim, "config": config_fingerprint(
-                    self._entry_config(k, sarsa_eps, reg, agent))}
-                q = self._cached(cache, key, agent, fingerprint)
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = cache.directory or Path(tmp)
+            if not all(self._cached(directory, key, agent, fp) is not None
+                       for key, fp in zip(keys, fingerprints)):
+                screened = {}  # a retrained Q must be screened again
+                cache.invalidate()
+            directory.mkdir(parents=True, exist_ok=True)
+
+            def work(k: int) -> float:
+                """Grid point k's screened return (its Q trained and saved if missing)."""
+                (sarsa_eps, reg), key = self.grid[k], keys[k]
+                q = self._cached(directory, key, agent, fingerprints[k])
                 if q is None:
-                    screened = {}  # a retrained Q must be screened again
-                    cache.invalidate()
-                    q = train_sarsa_q(agent, sarsa_eps, reg, seed=self.seed + k, progress=bar,
+                    q = train_sarsa_q(agent, sarsa_eps, reg, seed=self.seed + k,
                                       **SARSA_SCHEDULE)
-                    if cache.directory is not None:
-                        tensors = {f"q.{n}": p.detach() for n, p in q.net.state_dict().items()}
-                        save_checkpoint(cache.directory / f"q-{key}", tensors,
-                                        {"sarsa_eps": sarsa_eps, "reg": reg,
-                                         "fingerprint": fingerprint})
+                    tensors = {f"q.{n}": p.detach() for n, p in q.net.state_dict().items()}
+                    save_checkpoint(directory / f"q-{key}", tensors,
+                                    {"sarsa_eps": sarsa_eps, "reg": reg,
+                                     "fingerprint": fingerprints[k]})
                 if key in screened:
-                    mean = screened[key]
-                else:
-                    mean = run_episodes(agent, _FixedQAttack(q, self.seed), eps,
-                                        self.screen_episodes, seed=self.screen_seed).stats.mean
-                self.screened[key] = mean
-                if best is None or mean < best[0]:
-                    best = (mean, q)
-        assert best is not None
-        self.q = best[1]
+                    return screened[key]
+                return run_episodes(agent, _FixedQAttack(q, self.seed), eps,
+                                    self.screen_episodes, seed=self.screen_seed).stats.mean
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"robust Sarsa: {len(keys)} Q functions", total=len(keys))
+                means = side_by_side(work, list(range(len(keys))), self.workers,
+                                     lambda n: bar.update(task, completed=n))
+            self.screened = dict(zip(keys, means, strict=True))
+            best = min(range(len(keys)), key=lambda k: means[k])
+            self.q = self._cached(directory, keys[best], agent, fingerprints[best])
         self.details = {"protocol": self.protocol, "screened": dict(self.screened)}
         if cache.directory is not None:
             atomic_write_text(cache.directory / "screening.json",

@@ -11,11 +11,63 @@ with its screened return, is recorded (:attr:`ScanResult.candidates`) and ends u
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import torch
 
 SCREEN_SEED = 100_000  # screening episodes start here: never among the evaluation's seeds
+WORKERS = os.cpu_count() or 1  # candidates trained side by side, one per core
+
+Item = TypeVar("Item")
+Out = TypeVar("Out")
+_WORK: Any = None  # the function forked workers run (inherited, never pickled)
+
+
+def _run_work(item: Any) -> Any:
+    return _WORK(item)
+
+
+def side_by_side(work: Callable[[Item], Out], items: list[Item], workers: int = WORKERS,
+                 done: Callable[[int], None] | None = None) -> list[Out]:
+    """``[work(item) for item in items]``, computed in up to ``workers`` forked processes
+    (one torch thread each), in order; ``done(n)`` is called as the first n results are in
+    (a progress display).
+
+    The workers inherit ``work`` and everything it refers to (the victim agent) by fork; only
+    the items and the results cross the pipe, so both must be picklable and small (return
+    where a trained model was saved, not the model). With one worker or one item, the work
+    runs here. Fork with threads alive in the parent is safe here because every pool and
+    simulator thread the work uses is created inside the worker.
+    """
+    global _WORK
+    results: list[Out] = []
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            results.append(work(item))
+            if done is not None:
+                done(len(results))
+        return results
+
+    def one(item: Item) -> Out:
+        torch.set_num_threads(1)
+        return work(item)
+
+    _WORK = one
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(items)), mp_context=context) as pool:
+            for out in pool.map(_run_work, items):
+                results.append(out)
+                if done is not None:
+                    done(len(results))
+    finally:
+        _WORK = None
+    return results
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ A run's config is a :class:`TrainConfig`: ``algo``, ``env``, ``seed`` and the ta
 ``attack_eps`` at the top, then three sections, each a dataclass whose fields document their
 meaning, unit and source (``robustpo train --dry-run`` prints them):
 
-- ``ppo``: :class:`PPOConfig`, the PPO (= SPO) recipe every method of the PPO family shares;
+- the learner's section: ``ppo`` (:class:`PPOConfig`, the PPO (= SPO) recipe every method
+  of the PPO family shares) or ``td3`` (:class:`TD3Config`, the off-policy family's);
 - ``method``: the training method's section, a subclass of :class:`MethodConfig` declared by
   the method's training adversary (:mod:`robustpo.adversaries`);
 - ``run``: :class:`RunConfig`, checkpoints and simulator backend (no effect on the result
@@ -125,6 +126,72 @@ class PPOConfig:
 
 
 @dataclass
+class TD3Config:
+    """The TD3 recipe (Fujimoto, van Hoof, Meger, ICML 2018, "Addressing Function Approximation
+    Error in Actor-Critic Methods"), defaults from the authors' code (REFERENCE section 5).
+    One gradient step per environment step; an iteration is ``iteration_steps`` environment
+    steps with their gradient steps. Noise scales are fractions of each action dimension's
+    half-range (the paper's units for actions in [-1, 1])."""
+
+    total_steps: int = setting(1_000_000, "environment steps of the whole run (the field's "
+                               "standard 1M)")
+    num_envs: int = setting(1, "environment copies stepped together; each vector step is "
+                            "followed by num_envs gradient steps (one per transition)")
+    iteration_steps: int = setting(1000, "environment steps per iteration (checkpoints, "
+                                   "logs); a multiple of num_envs")
+    learning_starts: int = setting(25_000, "initial steps of uniformly random actions, "
+                                   "before any gradient step (author code; paper 10,000)")
+    buffer_size: int = setting(1_000_000, "replay buffer capacity, transitions")
+    batch_size: int = setting(256, "transitions per gradient step (author code; paper 100)")
+    gamma: float = setting(0.99, "discount factor")
+    tau: float = setting(0.005, "Polyak rate of the target networks")
+    actor_lr: float = setting(3e-4, "Adam learning rate of the actor")
+    critic_lr: float = setting(3e-4, "Adam learning rate of the twin critics")
+    policy_delay: int = setting(2, "critic updates per actor and target update")
+    exploration_noise: float = setting(0.1, "std of the Gaussian exploration noise, "
+                                       "fraction of the half-range")
+    target_noise: float = setting(0.2, "std of the target policy smoothing noise, fraction "
+                                  "of the half-range")
+    target_noise_clip: float = setting(0.5, "bound of the smoothing noise, fraction of the "
+                                       "half-range")
+    hidden: list[int] = setting([256, 256], "hidden sizes of the ReLU actor and "  # noqa: RUF009
+                                "critics (author code; paper 400-300)")
+    normalize_obs: bool = setting(False, "a running observation normaliser inside the agent "
+                                  "(the TD3 recipe has none: off)")
+    obs_clip: float = setting(10.0, "bound of the normalised observation when normalize_obs")
+
+    @property
+    def iterations(self) -> int:
+        """Iterations of the run, ``total_steps // iteration_steps``."""
+        return self.total_steps // self.iteration_steps
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad key."""
+        check_positive(self, ["total_steps", "num_envs", "iteration_steps", "buffer_size",
+                              "batch_size", "actor_lr", "critic_lr", "policy_delay",
+                              "obs_clip"], "td3")
+        check_nonnegative(self, ["learning_starts", "exploration_noise", "target_noise",
+                                 "target_noise_clip"], "td3")
+        for key in ("gamma", "tau"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"Config key 'td3.{key}' must lie in [0, 1], got "
+                                  f"{getattr(self, key)}.")
+        if self.iteration_steps % self.num_envs:
+            raise ConfigError(f"td3.iteration_steps = {self.iteration_steps} is not a multiple "
+                              f"of td3.num_envs = {self.num_envs}.")
+        if self.iterations < 1:
+            raise ConfigError(f"total_steps = {self.total_steps} is smaller than one iteration "
+                              f"(td3.iteration_steps = {self.iteration_steps}); raise --steps.")
+        if not self.hidden or any(int(h) <= 0 for h in self.hidden):
+            raise ConfigError(
+                f"hidden must be a non-empty list of positive sizes, got {self.hidden}.")
+
+
+LEARNER_SECTIONS: dict[str, type] = {"ppo": PPOConfig, "td3": TD3Config}
+"""The learner section of each learner: a config holds the one of its method's learner."""
+
+
+@dataclass
 class MethodConfig:
     """Base of a training method's config section (SPO has no field of its own)."""
 
@@ -185,9 +252,25 @@ class TrainConfig:
     attack_eps: float = setting(0.075, "the task's l_inf eps-ball radius, normalised "
                                 "observation units: robust methods train against it and "
                                 "attacks use it by default (REFERENCE s3 table)")
-    ppo: PPOConfig = field(default_factory=PPOConfig)
+    ppo: PPOConfig | None = field(default_factory=PPOConfig)
+    td3: TD3Config | None = None
     method: MethodConfig = field(default_factory=MethodConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    @property
+    def learner_section(self) -> str:
+        """Name of the learner section this config holds (``ppo`` or ``td3``)."""
+        held = [name for name in LEARNER_SECTIONS if getattr(self, name) is not None]
+        if len(held) != 1:
+            raise ConfigError(f"A config holds exactly one learner section "
+                              f"({', '.join(LEARNER_SECTIONS)}); this one holds "
+                              f"{held or 'none'}.")
+        return held[0]
+
+    @property
+    def learner_config(self) -> Any:
+        """The learner section (:class:`PPOConfig` or :class:`TD3Config`)."""
+        return getattr(self, self.learner_section)
 
     def validate(self) -> TrainConfig:
         """Check every section; return self. Raises :class:`ConfigError`."""
@@ -196,17 +279,19 @@ class TrainConfig:
         if not (isinstance(self.attack_eps, float) and self.attack_eps >= 0):
             raise ConfigError(f"Config key 'attack_eps' must be a number >= 0, got "
                               f"{self.attack_eps!r}.")
-        self.ppo.validate()
+        self.learner_config.validate()
         self.method.validate()
         self.run.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The YAML form: top-level keys, then ``ppo``, ``method`` and ``run`` mappings."""
-        return dataclasses.asdict(self)
+        """The YAML form: top-level keys, then the learner section (``ppo`` or ``td3``),
+        ``method`` and ``run`` mappings."""
+        out = dataclasses.asdict(self)
+        return {k: v for k, v in out.items() if not (k in LEARNER_SECTIONS and v is None)}
 
 
-SECTIONS = ("ppo", "method", "run")
+SECTIONS = (*LEARNER_SECTIONS, "method", "run")
 TOP_LEVEL = ("algo", "env", "seed", "attack_eps")
 
 

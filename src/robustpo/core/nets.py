@@ -1,5 +1,6 @@
 """Networks of the agents: the tanh MLP of the PPO recipe (REFERENCE section 3) with its
-closed-form backward pass, the Gaussian and deterministic actors, and the value network.
+closed-form backward pass, the Gaussian and deterministic actors, the value network and
+TD3's twin critics.
 
 All networks take *normalised* observations, float32, shape ``(batch, obs_dim)``. Every module
 an agent holds names its kind and constructor arguments (:meth:`spec`), so that an agent of any
@@ -206,8 +207,60 @@ class ValueNet(nn.Module):
         return {"kind": self.kind, "obs_dim": self.obs_dim, "hidden": self.hidden}
 
 
+class TwinQ(nn.Module):
+    """TD3's twin critics Q_1, Q_2 (Fujimoto et al. 2018) as one network batched over the
+    pair: each layer's weights are ``(2, in, out)``, so both critics cost one batched matmul
+    per layer instead of two calls. ReLU MLPs on the concatenated (normalised observation,
+    action in action units), initialised as ``nn.Linear`` (uniform in +-1/sqrt(fan_in)), as
+    the authors' code.
+
+    Args:
+        obs_dim, act_dim: sizes; hidden: hidden sizes (256, 256 for TD3).
+    """
+
+    kind: ClassVar[str] = "twin_q"
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.hidden = [int(h) for h in hidden]
+        sizes = [self.obs_dim + self.act_dim, *self.hidden, 1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in itertools.pairwise(sizes):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.weights.append(nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound,
+                                                                                     bound)))
+            self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Both critics' values, shape ``(2, batch)``."""
+        x = torch.cat([obs, action], -1).expand(2, -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = torch.relu(x)
+        return x.squeeze(-1)
+
+    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The first critic alone, shape ``(batch,)`` (TD3's actor follows Q_1)."""
+        x = torch.cat([obs, action], -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.addmm(b[0], x, w[0])
+            if i < last:
+                x = torch.relu(x)
+        return x.squeeze(-1)
+
+    def spec(self) -> dict[str, Any]:
+        """Kind and constructor arguments."""
+        return {"kind": self.kind, "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+                "hidden": self.hidden}
+
+
 MODULE_KINDS: dict[str, type[nn.Module]] = {
-    cls.kind: cls for cls in (GaussianActor, DeterministicActor, ValueNet)
+    cls.kind: cls for cls in (GaussianActor, DeterministicActor, ValueNet, TwinQ)
 }
 
 

@@ -6,8 +6,9 @@ from ..config.sections import TrainConfig
 from ..errors import UnknownNameError
 from .base import EpisodeTracker, Learner
 from .ppo import PPOLearner
+from .td3 import TD3Learner
 
-LEARNERS: dict[str, type[Learner]] = {"ppo": PPOLearner}
+LEARNERS: dict[str, type[Learner]] = {"ppo": PPOLearner, "td3": TD3Learner}
 
 
 def make_learner(cfg: TrainConfig, name: str = "ppo") -> Learner:
@@ -21,4 +22,4 @@ def make_learner(cfg: TrainConfig, name: str = "ppo") -> Learner:
     return LEARNERS[name](cfg)
 
 
-__all__ = ["LEARNERS", "EpisodeTracker", "Learner", "PPOLearner", "make_learner"]
+__all__ = ["LEARNERS", "EpisodeTracker", "Learner", "PPOLearner", "TD3Learner", "make_learner"]

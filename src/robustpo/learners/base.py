@@ -1,11 +1,10 @@
 """The learner interface: what the training driver needs from an algorithm.
 
 A learner owns the complete training state (agent, optimisers, running statistics, random
-generators, environments) and advances it one *iteration* at a time: :meth:`Learner.collect`
-gathers experience, :meth:`Learner.update` learns from it. For PPO an iteration is one rollout
-and its epochs of minibatches; an off-policy learner (TD3) defines it as a fixed number of
-environment steps with their gradient steps, its replay buffer part of its state. The driver
-(:mod:`robustpo.training.driver`) only loops, checkpoints through
+generators, environments) and advances it one *iteration* at a time (:meth:`Learner.step`).
+For PPO an iteration is one rollout and its epochs of minibatches; for TD3 a fixed number of
+environment steps, each followed by its gradient step, the replay buffer part of its state.
+The driver (:mod:`robustpo.training.driver`) only loops, checkpoints through
 :meth:`Learner.state_tensors` / :meth:`Learner.state_meta` / :meth:`Learner.restore`, and
 hands each iteration's metrics to the callbacks.
 """
@@ -89,21 +88,14 @@ class Learner(ABC):
         """Names of the metrics :meth:`update` returns, in a stable order (CSV columns)."""
 
     @abstractmethod
-    def collect(self) -> Any:
-        """Gather one iteration's experience from the environments."""
-
-    @abstractmethod
-    def update(self, experience: Any) -> dict[str, float]:
-        """Learn from ``experience``; advance ``iteration``; return the iteration's metrics.
+    def step(self) -> dict[str, float]:
+        """One iteration: gather experience and learn from it; advance ``iteration``; return
+        the iteration's metrics (:attr:`metric_names`).
 
         Raises:
-            NonFiniteError: a loss became NaN or infinite (before the step that would spread
-                it to the parameters).
+            NonFiniteError: a loss or an environment output became NaN or infinite (before a
+                checkpoint could keep it).
         """
-
-    def step(self) -> dict[str, float]:
-        """One iteration: :meth:`collect`, then :meth:`update`."""
-        return self.update(self.collect())
 
     @abstractmethod
     def state_tensors(self) -> dict[str, torch.Tensor]:

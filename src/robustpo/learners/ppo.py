@@ -32,6 +32,7 @@ from ..core.normalization import RewardScaler
 from ..core.surrogate import value_loss, value_loss_and_grads
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .base import EpisodeTracker, Learner
+from .state import load_optimizer, optimizer_tensors, restore_simulators, simulator_state
 
 PPO_METRICS = ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                "policy_lr", "policy_std"]
@@ -138,6 +139,10 @@ class PPOLearner(Learner):
     @property
     def metric_names(self) -> list[str]:
         return PPO_METRICS + list(self.adversary.metric_names)
+
+    def step(self) -> dict[str, float]:
+        """One iteration: :meth:`collect` a rollout, then :meth:`update` on it."""
+        return self.update(self.collect())
 
     # ---- experience ---------------------------------------------------------------------
     @torch.no_grad()
@@ -286,10 +291,7 @@ class PPOLearner(Learner):
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Agent, Adam moments, generators, reward statistics, episode sums, MuJoCo states."""
         out = self.agent.tensors()
-        opt = self.optimizer.state_dict()
-        for pid, st in opt["state"].items():
-            for key, value in st.items():
-                out[f"optim.{pid}.{key}"] = torch.as_tensor(value)
+        out.update(optimizer_tensors(self.optimizer, "optim."))
         out["rng.torch"] = self.generator.get_state()
         out["rng.adversary"] = self.adversary.generator.get_state()
         out["reward_rms.mean"] = torch.as_tensor(self.reward_scaler.rms.mean)
@@ -299,15 +301,11 @@ class PPOLearner(Learner):
         out["raw_obs"] = torch.from_numpy(np.asarray(self.raw_obs, dtype=np.float64).copy())
         out["episode_return"] = torch.from_numpy(self.episodes.episode_return.copy())
         out["episode_length"] = torch.from_numpy(self.episodes.episode_length.copy())
-        sim = self.envs.call("get_sim_state")
-        if all(s is not None for s in sim):
-            for i, s in enumerate(sim):
-                out[f"env.{i}.mj_state"] = torch.from_numpy(s["mj_state"])
+        out.update(simulator_state(self.envs)[0])
         return out
 
     def state_meta(self) -> dict[str, Any]:
         """Agent spec, config, counters, Adam groups, recent episodes, env time limits."""
-        sim = self.envs.call("get_sim_state")
         return {
             "agent": self.agent.spec(),
             "config": self.cfg.to_dict(),
@@ -316,9 +314,7 @@ class PPOLearner(Learner):
             "optimizer_param_groups": self.optimizer.state_dict()["param_groups"],
             "recent_returns": list(self.episodes.recent_returns),
             "recent_lengths": list(self.episodes.recent_lengths),
-            "env_states": None if any(s is None for s in sim) else [
-                {"elapsed_steps": s["elapsed_steps"], "np_random": s["np_random"]} for s in sim
-            ],
+            "env_states": simulator_state(self.envs)[1],
         }
 
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str) -> None:
@@ -329,13 +325,7 @@ class PPOLearner(Learner):
         """
         try:
             self.agent.load_tensors(tensors, source)
-            groups = meta["optimizer_param_groups"]
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for key, value in tensors.items():
-                if key.startswith("optim."):
-                    _, pid, name = key.split(".", 2)
-                    state.setdefault(int(pid), {})[name] = value
-            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+            load_optimizer(self.optimizer, tensors, meta["optimizer_param_groups"], "optim.")
             self.generator.set_state(tensors["rng.torch"])
             if "rng.adversary" in tensors:  # checkpoints of runs before robust training lack it
                 self.adversary.generator.set_state(tensors["rng.adversary"])
@@ -350,13 +340,7 @@ class PPOLearner(Learner):
             episodes.recent_returns.extend(meta["recent_returns"])
             episodes.recent_lengths.extend(meta["recent_lengths"])
             self.iteration, self.global_step = int(meta["iteration"]), int(meta["global_step"])
-            if meta["env_states"] is not None:
-                saved = [
-                    dict(s, mj_state=tensors[f"env.{i}.mj_state"].numpy())
-                    for i, s in enumerate(meta["env_states"])
-                ]
-                self.envs.set_attr("pending_sim_state", saved)
-                self.envs.call("apply_pending_sim_state")
+            if restore_simulators(self.envs, tensors, meta["env_states"]):
                 self.raw_obs = tensors["raw_obs"].numpy().astype(self.raw_obs.dtype)
             else:  # not a MuJoCo task: start fresh episodes
                 episodes.episode_return[:] = 0.0

@@ -87,7 +87,7 @@ def method_name(cfg: TrainConfig) -> str:
     such agents get their own median."""
     method = method_class(cfg.algo)
     name, tags = method.display_name, method.variant_tags(cfg.method)
-    layout = (cfg.ppo.num_envs, cfg.ppo.rollout_steps)
+    layout = (cfg.ppo.num_envs, cfg.ppo.rollout_steps) if cfg.ppo is not None else DEFAULT_LAYOUT
     if layout != DEFAULT_LAYOUT:
         tags.append(f"{layout[0]} env x {layout[1]}")
     return name + (f" ({', '.join(tags)})" if tags else "")

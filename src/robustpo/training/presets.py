@@ -3,9 +3,10 @@
 Every method has a bundled preset per featured environment (``presets/<algo>-<env>.yaml``,
 REFERENCE section 3 values). A missing preset is an error: a user names a preset file, or asks
 for the built-in defaults (Hopper-v5's values) with ``--preset defaults``. Preset files and
-``--set`` take qualified keys (``ppo.policy_lr``, ``method.kappa``, ``run.vector_mode``) or
-bare keys when only one section has them; ``inherit: NAME`` loads a bundled preset first.
-:func:`resolve_config_with_sources` also says where each value came from (``--dry-run``).
+``--set`` take qualified keys (``ppo.policy_lr``, ``td3.tau``, ``method.kappa``,
+``run.vector_mode``) or bare keys when only one section has them; ``inherit: NAME`` loads a
+bundled preset first. :func:`resolve_config_with_sources` also says where each value came
+from (``--dry-run``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import yaml
 
 from ..adversaries.base import method_class
 from ..config.sections import (
+    LEARNER_SECTIONS,
     SECTIONS,
     TOP_LEVEL,
-    PPOConfig,
     RunConfig,
     TrainConfig,
     coerce,
@@ -79,7 +80,11 @@ def parse_set_options(items: list[str]) -> dict[str, Any]:
 
 
 def _section_classes(algo: str) -> dict[str, type]:
-    return {"ppo": PPOConfig, "method": method_class(algo).config_class, "run": RunConfig}
+    """The sections of ``algo``'s config: its learner's (``ppo`` or ``td3``), ``method``,
+    ``run``."""
+    method = method_class(algo)
+    return {method.learner: LEARNER_SECTIONS[method.learner], "method": method.config_class,
+            "run": RunConfig}
 
 
 def _valid_keys(algo: str) -> list[str]:
@@ -180,7 +185,8 @@ def build_config(algo: str, env: str, values: dict[str, Any]) -> TrainConfig:
         types_ = field_types(cls)
         own = {k.partition(".")[2]: v for k, v in values.items() if k.startswith(section + ".")}
         parts[section] = cls(**{k: coerce(f"{section}.{k}", v, types_[k]) for k, v in own.items()})
-    return TrainConfig(algo=algo, env=env, **top, **parts).validate()
+    absent = {name: None for name in LEARNER_SECTIONS if name not in parts}
+    return TrainConfig(algo=algo, env=env, **top, **parts, **absent).validate()
 
 
 def resolve_config_with_sources(
@@ -205,7 +211,8 @@ def resolve_config_with_sources(
     for key, value in (overrides or {}).items():
         qualified = qualify(key, algo, "--set")
         values[qualified], sources[qualified] = value, "--set"
-    for key, value in (("seed", seed), ("ppo.total_steps", total_steps)):
+    learner = method_class(algo).learner
+    for key, value in (("seed", seed), (f"{learner}.total_steps", total_steps)):
         if value is not None:
             values[key], sources[key] = value, "argument"
     return build_config(algo, env, values), sources
@@ -277,6 +284,8 @@ def describe(cfg: TrainConfig, sources: dict[str, str]) -> list[tuple[str, str, 
         rows.append((key, repr(getattr(cfg, key)), source, top_docs[key]))
     for section in SECTIONS:
         part = getattr(cfg, section)
+        if part is None:  # the other learner's section
+            continue
         for name, doc in field_docs(part).items():
             key = f"{section}.{name}"
             rows.append((key, repr(getattr(part, name)), sources.get(key, "default"), doc))

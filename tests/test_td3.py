@@ -1,0 +1,163 @@
+"""TD3: the clipped double-Q target and the delayed updates against hand-computed values, the
+replay buffer, exact resume with the buffer in the checkpoint, and learning a small task."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import robustpo
+from robustpo.adversaries.offpolicy import TD3Networks, smoothed_target_actions
+from robustpo.agents.agent import load_agent
+from robustpo.config.sections import TD3Config
+from robustpo.core.nets import DeterministicActor, TwinQ
+from robustpo.core.replay import ReplayBuffer, Transitions
+from robustpo.errors import ConfigError
+from robustpo.io.checkpoint import load_checkpoint
+from robustpo.io.rundir import checkpoint_paths
+from robustpo.learners.td3 import TD3Learner
+from robustpo.training.driver import train
+from robustpo.training.presets import config_from_dict, resolve_config
+
+from .conftest import tensors_equal
+
+# A small TD3 for fast tests: 300 random steps, then a gradient step per environment step.
+TINY_TD3 = {"learning_starts": 300, "iteration_steps": 100, "batch_size": 32,
+            "hidden": [16, 16], "buffer_size": 5000}
+
+
+def constant_critics(q1: float, q2: float, obs_dim: int = 3, act_dim: int = 2) -> TwinQ:
+    """Twin critics whose values are the constants q1 and q2 everywhere."""
+    critics = TwinQ(obs_dim, act_dim, [4])
+    with torch.no_grad():
+        for w in critics.weights:
+            w.zero_()
+        for b in critics.biases:
+            b.zero_()
+        critics.biases[-1][0].fill_(q1)
+        critics.biases[-1][1].fill_(q2)
+    return critics
+
+
+def nets(critics_target: TwinQ, low=(-1.0, -2.0), high=(1.0, 2.0)) -> TD3Networks:
+    actor = DeterministicActor(3, 2, [4], low, high)
+    return TD3Networks(actor, constant_critics(0.0, 0.0), actor, critics_target,
+                       torch.tensor(low), torch.tensor(high))
+
+
+def test_the_target_is_the_reward_plus_the_discounted_smaller_twin():
+    from robustpo.adversaries.td3 import TD3
+
+    td3 = TD3Config(gamma=0.9)
+    method = TD3(robustpo.config.sections.MethodConfig(), td3, 0.1, torch.Generator())
+    batch = Transitions(torch.zeros(3, 3), torch.zeros(3, 2), torch.tensor([1.0, -2.0, 0.5]),
+                        torch.randn(3, 3), torch.tensor([1.0, 1.0, 0.0]))
+    target = method.target(nets(constant_critics(5.0, 3.0)), batch,
+                           torch.Generator().manual_seed(0))
+    # min(5, 3) = 3: 1 + 0.9 * 3, -2 + 0.9 * 3, and the terminal transition keeps its reward.
+    assert torch.allclose(target, torch.tensor([3.7, 0.7, 0.5]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), noise=st.floats(0.0, 3.0), clip=st.floats(0.0, 1.0))
+def test_smoothed_target_actions_stay_in_the_box_and_within_the_clip(seed, noise, clip):
+    n = nets(constant_critics(0.0, 0.0))
+    td3 = TD3Config(target_noise=noise, target_noise_clip=clip)
+    obs = torch.randn(64, 3, generator=torch.Generator().manual_seed(seed))
+    actions = smoothed_target_actions(n.actor, n, obs, td3, torch.Generator().manual_seed(seed))
+    assert (actions >= n.low).all() and (actions <= n.high).all()
+    shift = (actions - n.actor(obs)).abs() / n.half_range
+    assert (shift <= clip + 1e-6).all()
+
+
+def test_the_actor_and_targets_move_only_every_second_critic_update(tmp_path):
+    cfg = resolve_config("td3", "InvertedPendulum-v5", preset="defaults",
+                         overrides={**TINY_TD3, "tau": 0.25}, total_steps=1000)
+    learner = TD3Learner(cfg)
+    for _ in range(cfg.td3.learning_starts):
+        learner.collect()
+    actor = [p.detach().clone() for p in learner.nets.actor.parameters()]
+    for k in range(1, 5):
+        critics = [p.detach().clone() for p in learner.nets.critics.parameters()]
+        targets = [p.detach().clone() for p in learner.nets.critics_target.parameters()]
+        learner.gradient_step()
+        moved = [not torch.equal(a, p) for a, p in zip(actor, learner.nets.actor.parameters())]
+        assert all(moved) == (k % 2 == 0) and any(moved) == (k % 2 == 0), k
+        new_targets = list(learner.nets.critics_target.parameters())
+        if k % 2 == 0:  # Polyak: target <- (1 - tau) target + tau * critic (after its update)
+            now = list(learner.nets.critics.parameters())
+            for old, new, critic in zip(targets, new_targets, now):
+                assert torch.allclose(new, 0.75 * old + 0.25 * critic, atol=1e-6)
+        else:
+            assert all(torch.equal(a, b) for a, b in zip(targets, new_targets))
+        assert not all(torch.equal(a, b) for a, b in
+                       zip(critics, learner.nets.critics.parameters()))
+        actor = [p.detach().clone() for p in learner.nets.actor.parameters()]
+    assert learner.gradient_steps == 4
+    learner.close()
+
+
+def test_the_replay_buffer_wraps_and_restores():
+    buffer = ReplayBuffer(5, 2, 1)
+    for start in (0, 3, 6):
+        rows = torch.arange(start, start + 3, dtype=torch.float32)
+        buffer.add(Transitions(rows[:, None].repeat(1, 2), rows[:, None], rows, rows[:, None]
+                               .repeat(1, 2), torch.ones(3)))
+    assert buffer.size == 5 and buffer.position == 4
+    assert buffer.data["rewards"].tolist() == [5.0, 6.0, 7.0, 8.0, 4.0]  # 0-3 overwritten
+    copy = ReplayBuffer(5, 2, 1)
+    copy.restore(buffer.state_tensors())
+    sample = copy.sample(100, torch.Generator().manual_seed(0))
+    assert set(sample.rewards.tolist()) <= {4.0, 5.0, 6.0, 7.0, 8.0}
+    with pytest.raises(ValueError, match="does not fit a capacity"):
+        ReplayBuffer(3, 2, 1).restore(buffer.state_tensors())
+
+
+def test_td3_configs_are_checked_and_keep_their_learner_section():
+    cfg = resolve_config("td3", "Hopper-v5")
+    assert cfg.ppo is None and cfg.td3.hidden == [256, 256] and cfg.td3.total_steps == 1_000_000
+    assert "ppo" not in cfg.to_dict() and config_from_dict(cfg.to_dict(), "test") == cfg
+    with pytest.raises(ConfigError, match="td3.iteration_steps = 1000 is not a multiple"):
+        resolve_config("td3", "Hopper-v5", overrides={"num_envs": 3})
+    with pytest.raises(ConfigError, match="Unknown config key 'rollout_steps'"):
+        resolve_config("td3", "Hopper-v5", overrides={"rollout_steps": 3})
+
+
+def test_td3_resumes_bit_exactly_with_its_replay_buffer(tmp_path):
+    kwargs = dict(steps=1200, seed=2, preset="defaults", progress=False)
+    sets = {**TINY_TD3, "checkpoint_every": 3}
+    full = train("td3", "Hopper-v5", out=tmp_path / "full", overrides=sets, **kwargs)
+    tensors, meta = load_checkpoint(checkpoint_paths(tmp_path / "full")[0])
+    assert meta["iteration"] == 6 and tensors["replay.obs"].shape[0] == 600
+    learner = TD3Learner(config_from_dict(meta["config"], "test"))
+    learner.restore(tensors, meta, "test")
+    assert tensors_equal(learner.state_tensors(), tensors)
+    while learner.iteration < learner.total_iterations:
+        learner.step()
+    assert tensors_equal(learner.agent.tensors(), full.agent.tensors())
+    assert tensors_equal(learner.state_tensors(), load_checkpoint(
+        checkpoint_paths(tmp_path / "full")[-1])[0])
+    learner.close()
+    loaded = load_agent(tmp_path / "full")
+    assert set(loaded.modules) == {"actor", "q"} and loaded.obs_normalizer.frozen
+
+
+def test_td3_with_an_observation_normaliser_trains_and_the_agent_normalises(tmp_path):
+    result = train("td3", "Hopper-v5", steps=600, seed=0, preset="defaults", progress=False,
+                   out=tmp_path, overrides={**TINY_TD3, "normalize_obs": True})
+    rms = load_agent(tmp_path).obs_normalizer.rms
+    assert rms.count == 600 and (rms.var != 1.0).all()  # every observation acted on
+    assert result.global_step == 600
+
+
+@pytest.mark.slow
+def test_td3_learns_pendulum(tmp_path):
+    # 20,000 steps of a 64-64 TD3 (40-80 s on 2 cores). A random policy scores about -1200,
+    # a swing-up about -150; measured when written: -135 (10 episodes; -506 after 10,000
+    # steps). Stable-Baselines3's TD3 with the same settings on InvertedPendulum-v5 reached
+    # the same 70-80 as this learner after 15,000 steps, so that task was not used.
+    result = train("td3", "Pendulum-v1", steps=20_000, seed=0, preset="defaults",
+                   out=tmp_path, progress=False,
+                   overrides={"learning_starts": 1000, "hidden": [64, 64], "batch_size": 100})
+    evaluation = robustpo.evaluate(result.agent, episodes=10)
+    assert evaluation.stats.mean >= -300, evaluation.stats
