@@ -167,13 +167,18 @@ def attack(
         help="Run directory, agent.json or checkpoint (omit with --sb3).")] = None,
     attacks: Annotated[str, typer.Option(
         help="'all' or a comma-separated list of attack names (see `robustpo list`).")] = "all",
+    target: Annotated[str, typer.Option(
+        help="What the attacks perturb: observation, or action (the executed action, within "
+             "eps half-ranges of the policy's).")] = "observation",
     eps: Annotated[float | None, typer.Option(
-        help="l_inf radius on normalised observations (default: the agent's eps).")] = None,
+        help="l_inf radius: normalised observation units (default: the agent's eps), or "
+             "half-ranges of the action space with --target action (default 0.1).")] = None,
     eps_sweep: Annotated[str | None, typer.Option(
         help="Comma-separated eps values for a robustness curve, e.g. 0,0.025,0.05.")] = None,
     episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 50,
     json_: Annotated[Path | None, typer.Option(
-        "--json", help="Write the table as JSON here (default RUN_DIR/attack.json).")] = None,
+        "--json", help="Write the table as JSON here (default RUN_DIR/attack.json, "
+                       "RUN_DIR/attack-action.json with --target action).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode and the attacks.")] = 0,
     protocol: Annotated[str, typer.Option(
         help="Learned attacks' budgets and search: quick (one configuration, 500k steps; the "
@@ -192,11 +197,12 @@ def attack(
     import json
 
     from .agents.agent import load_agent
+    from .attacks.base import ACTION_EPS
     from .io.checkpoint import atomic_write_text
-    from .results.suite import resolve_attack_names, robustness_curve, run_suite
+    from .results.suite import RESULT_FILES, resolve_attack_names, robustness_curve, run_suite
     from .results.tables import curve_table, suite_table, write_curve_csv
 
-    names = resolve_attack_names(attacks)
+    names = resolve_attack_names(attacks, target)
     eps_values = _parse_eps_sweep(eps_sweep) if eps_sweep is not None else []
     _check_eval_values(episodes, eps, eps_values, protocol)
     if sb3 is not None:
@@ -220,19 +226,21 @@ def attack(
     if eps_sweep is not None:
         with console.status(f"{agent.env_id}: robustness curve over {len(eps_values)} eps"):
             curve = robustness_curve(agent, names, eps_values, episodes, seed,
-                                     base / "attacks", protocol)
-        console.print(curve_table(curve, f"{agent.env_id}: mean return vs eps ({run_dir})"))
-        json_path = json_ or base / "robustness_curve.json"
+                                     base / "attacks", protocol, target)
+        console.print(curve_table(curve, f"{agent.env_id}: mean return vs {target} eps "
+                                         f"({run_dir})"))
+        json_path = json_ or base / ("robustness_curve.json" if target == "observation"
+                                     else f"robustness_curve-{target}.json")
         atomic_write_text(json_path, json.dumps([s.to_json() for s in curve], indent=1))
         write_curve_csv(curve, json_path.with_suffix(".csv"))
     else:
         if eps is None:
-            eps = _agent_eps(agent, what)
+            eps = _agent_eps(agent, what) if target == "observation" else ACTION_EPS
         with console.status(f"{agent.env_id}: {len(names)} attacks x {episodes} episodes"):
             suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks",
-                              protocol=protocol)
-        console.print(suite_table(suite, f"{agent.env_id}: {run_dir}"))
-        json_path = json_ or base / "attack.json"
+                              protocol=protocol, target=target)
+        console.print(suite_table(suite, f"{agent.env_id}: {run_dir} ({target} attacks)"))
+        json_path = json_ or base / RESULT_FILES[target]
         atomic_write_text(json_path, json.dumps(suite.to_json(), indent=1))
     console.print(f"Wrote {json_path}")
 
@@ -263,7 +271,10 @@ def list_() -> None:
                                           for m in method_names()))
     table.add_row("environments", ", ".join(continuous_env_ids())
                   + " (and any Gymnasium id with Box spaces)")
-    table.add_row("attacks", "\n".join(f"{k}: {v}" for k, v in attack_descriptions().items()))
+    table.add_row("observation attacks", "\n".join(
+        f"{k}: {v}" for k, v in attack_descriptions("observation").items()))
+    table.add_row("action attacks (--target action)", "\n".join(
+        f"{k}: {v}" for k, v in attack_descriptions("action").items()))
     table.add_row("presets", ", ".join(preset_names()))
     console.print(table)
 

@@ -58,3 +58,16 @@ class PerturbationOutOfBallError(RobustpoError, AssertionError):
             f"(tolerance 1e-5). This is a bug in the attack: its result must be projected "
             f"with robustpo.core.perturb.project_linf."
         )
+
+
+class ActionOutOfBallError(PerturbationOutOfBallError):
+    """An action attack executed an action outside its ball or the action space (a bug in the
+    attack)."""
+
+    def __init__(self, attack: str, eps: float, excess: float) -> None:
+        RobustpoError.__init__(
+            self,
+            f"Attack {attack!r} executed an action {excess:.6g} (in half-ranges) outside the "
+            f"l_inf ball of radius {eps:g} half-ranges around the victim's action or outside "
+            f"the action space (tolerance 1e-5). This is a bug in the attack: its result must "
+            f"be clamped to robustpo.attacks.base.action_ball.")

@@ -17,7 +17,8 @@ What the adapter exposes to the attacks:
 - ``actor.log_std``: PPO's learned log-std; zeros for SAC and TD3 (whose deterministic
   policies have no state-independent sigma), so MAD maximises the plain squared action change.
 - ``critic(x)``: PPO's V(s); for SAC and TD3 the first Q network at the policy's own action,
-  ``Q1(s, actor(s))``, which is V of the deterministic policy (the Critic attack's target).
+  ``Q1(s, actor(s))``, which is V of the deterministic policy (the Critic attack's target);
+  ``critic.action_value(x, a)``: their Q1(s, a) (the ``min-q`` action attack's).
 """
 
 from __future__ import annotations
@@ -113,7 +114,16 @@ class SB3Critic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.actor is None:
             return self.net(x).squeeze(-1)
-        return self.net(torch.cat([x, self.actor(x)], -1)).squeeze(-1)
+        return self.action_value(x, self.actor(x))
+
+    def action_value(self, x: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """SAC's and TD3's Q1(s, a) ``(batch,)`` for actions in action units: SB3's critics
+        take actions rescaled to [-1, 1] (its replay buffer keeps them so)."""
+        if self.actor is None:
+            raise AttributeError("a PPO model has no Q function")
+        low, high = self.actor.low, self.actor.high
+        scaled = 2.0 * (actions - low) / (high - low) - 1.0
+        return self.net(torch.cat([x, scaled], -1)).squeeze(-1)
 
 
 class SB3Victim(Agent):

@@ -1,7 +1,12 @@
-"""Observation attacks (SA-MDP adversaries) on normalised observations."""
+"""Attacks on observations (SA-MDP adversaries, on normalised observations) and on actions."""
 
-from . import gradient, learned, random_noise, robust_sarsa  # noqa: F401 - registers them
+# The registration order is the listing order: the baselines first.
+# isort: off
+from . import random_noise, gradient, robust_sarsa, learned, action  # noqa: F401 - registers them
+# isort: on
 from .base import (
+    ActionAttack,
+    Attack,
     ObservationAttack,
     attack_descriptions,
     attack_names,
@@ -10,5 +15,5 @@ from .base import (
     register,
 )
 
-__all__ = ["ObservationAttack", "attack_descriptions", "attack_names", "learned_attack_names",
-           "make_attack", "register"]
+__all__ = ["ActionAttack", "Attack", "ObservationAttack", "attack_descriptions", "attack_names",
+           "learned_attack_names", "make_attack", "register"]

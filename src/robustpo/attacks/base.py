@@ -1,15 +1,17 @@
-"""The observation-attack protocol and registry.
+"""The attack protocols and their registry.
 
-An attack maps a batch of clean *normalised* observations to perturbed ones inside the l_inf
-eps-ball (an SA-MDP adversary, Zhang et al. NeurIPS 2020). The evaluation loop checks every
-result with :func:`robustpo.core.perturb.check_in_ball` and raises if one leaves the ball.
+An observation attack maps a batch of clean *normalised* observations to perturbed ones inside
+the l_inf eps-ball (an SA-MDP adversary, Zhang et al. NeurIPS 2020); an action attack maps
+the victim's actions to executed ones inside the action ball and the action space (REFERENCE
+section 5). The evaluation loop checks every result (:mod:`robustpo.core.perturb`) and raises
+if one leaves its ball. Attacks are registered by target and name.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 
@@ -19,11 +21,13 @@ if TYPE_CHECKING:
     from ..agents.agent import Agent
 
 
-class ObservationAttack(ABC):
-    """Base class of observation attacks.
+class Attack(ABC):
+    """Base class of attacks on observations (:class:`ObservationAttack`) and on actions
+    (:class:`ActionAttack`).
 
-    Subclasses set ``name`` and implement :meth:`perturb`. Attacks that learn something about
-    the victim first (robust Sarsa, learned adversaries) do it in :meth:`prepare`.
+    Subclasses set ``name`` and implement ``perturb``. Attacks that learn something about the
+    victim first (robust Sarsa, learned adversaries, learned Q functions) do it in
+    :meth:`prepare`.
 
     Args:
         seed: seed of the attack's own random generator (used by random starts and noise).
@@ -36,6 +40,7 @@ class ObservationAttack(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    target: ClassVar[str]  # what it perturbs: "observation" or "action"
     in_suite: ClassVar[bool] = True  # part of ``--attacks all``
     learned: ClassVar[bool] = False  # trains a model of or against the victim first
 
@@ -52,11 +57,19 @@ class ObservationAttack(ABC):
 
     @property
     def cache_name(self) -> str:
-        """The attack's cache directory stem: protocols keep their models apart."""
-        return self.name if self.protocol == "quick" else f"{self.name}-{self.protocol}"
+        """The attack's cache directory stem: targets and protocols keep their models apart."""
+        stem = self.name if self.target == OBSERVATION else f"{self.target}-{self.name}"
+        return stem if self.protocol == "quick" else f"{stem}-{self.protocol}"
 
     def prepare(self, agent: Agent, eps: float) -> None:  # noqa: B027 - optional hook
         """Called once before an evaluation; the default does nothing."""
+
+
+class ObservationAttack(Attack):
+    """An attack on the observation (an SA-MDP adversary, Zhang et al. NeurIPS 2020): it maps
+    clean *normalised* observations into their l_inf eps-ball."""
+
+    target = "observation"
 
     @abstractmethod
     def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
@@ -72,38 +85,96 @@ class ObservationAttack(ABC):
         """
 
 
+class ActionAttack(Attack):
+    """An attack on the action (REFERENCE section 5): the environment executes
+    ``clip(a + delta, low, high)`` with ``|delta_i| <= eps * h_i``, ``h`` the half-range of
+    the action space (eps 0.1 moves each actuator by up to 10% of its half-range).
+    :func:`action_ball` gives the ball's bounds."""
+
+    target = "action"
+
+    @abstractmethod
+    def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
+                ) -> torch.Tensor:
+        """The executed actions.
+
+        Args:
+            agent: the victim.
+            obs: clean normalised observations, float32, ``(batch, obs_dim)``.
+            actions: the victim's actions, action units, within the bounds, ``(batch,
+                act_dim)``.
+            eps: radius in units of the half-range.
+
+        Returns:
+            float32 actions ``(batch, act_dim)`` inside :func:`action_ball`.
+        """
+
+
+def action_ball(agent: Agent, actions: torch.Tensor, eps: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds ``(low, high)`` ``(batch, act_dim)`` of the executed actions an action attack
+    may choose: the l_inf ball of radius ``eps`` half-ranges around ``actions``, within the
+    action space."""
+    low = torch.as_tensor(agent.action_low)
+    high = torch.as_tensor(agent.action_high)
+    radius = eps * (high - low) / 2
+    return torch.maximum(actions - radius, low), torch.minimum(actions + radius, high)
+
+
 PROTOCOLS = ("quick", "paper")
-_REGISTRY: dict[str, type[ObservationAttack]] = {}
+OBSERVATION, ACTION = "observation", "action"
+ACTION_EPS = 0.1  # the default action-attack radius, half-ranges (REFERENCE section 5)
+TARGETS = (OBSERVATION, ACTION)
+_REGISTRY: dict[tuple[str, str], type[Attack]] = {}
+AttackT = TypeVar("AttackT", bound=type[Attack])
 
 
-def register(cls: type[ObservationAttack]) -> type[ObservationAttack]:
-    """Class decorator adding an attack to the registry under ``cls.name``."""
-    _REGISTRY[cls.name] = cls
+def register(cls: AttackT) -> AttackT:
+    """Class decorator adding an attack to the registry under ``(cls.target, cls.name)``."""
+    _REGISTRY[(cls.target, cls.name)] = cls
     return cls
 
 
-def attack_names(suite_only: bool = False) -> list[str]:
-    """Registered attack names; ``suite_only`` keeps those of ``--attacks all``."""
-    return [n for n, cls in _REGISTRY.items() if cls.in_suite or not suite_only]
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise UnknownNameError("attack target", target, list(TARGETS))
 
 
-def learned_attack_names() -> list[str]:
-    """Registered attacks that learn (robust Sarsa, SA-RL, PA-AD): their strength depends on
-    their training and search, so results flag them when they did not converge."""
-    return [n for n, cls in _REGISTRY.items() if cls.learned]
-
-
-def attack_descriptions() -> dict[str, str]:
-    """``{name: one-line description}`` of every registered attack."""
-    return {name: cls.description for name, cls in _REGISTRY.items()}
-
-
-def make_attack(name: str, seed: int = 0, protocol: str = "quick") -> ObservationAttack:
-    """Instantiate a registered attack by name, for ``protocol`` (``quick`` or ``paper``).
+def attack_names(suite_only: bool = False, target: str = OBSERVATION) -> list[str]:
+    """Registered attack names on ``target``; ``suite_only`` keeps those of ``--attacks all``.
 
     Raises:
-        UnknownNameError: no attack or protocol of that name (the message lists the valid ones).
+        UnknownNameError: an unknown target.
     """
-    if name not in _REGISTRY:
-        raise UnknownNameError("attack", name, attack_names())
-    return _REGISTRY[name](seed=seed, protocol=protocol)
+    _check_target(target)
+    return [n for (t, n), cls in _REGISTRY.items()
+            if t == target and (cls.in_suite or not suite_only)]
+
+
+def learned_attack_names(target: str = OBSERVATION) -> list[str]:
+    """Registered attacks on ``target`` that learn (robust Sarsa, SA-RL, PA-AD, learned Q
+    functions): their strength depends on their training and search, so results flag them
+    when they did not converge."""
+    return [n for (t, n), cls in _REGISTRY.items() if t == target and cls.learned]
+
+
+def attack_descriptions(target: str = OBSERVATION) -> dict[str, str]:
+    """``{name: one-line description}`` of every registered attack on ``target``."""
+    return {n: cls.description for (t, n), cls in _REGISTRY.items() if t == target}
+
+
+def make_attack(name: str, seed: int = 0, protocol: str = "quick",
+                target: str = OBSERVATION) -> Attack:
+    """Instantiate a registered attack on ``target`` by name, for ``protocol``. ``none``
+    (the natural return) is the observation attack of that name whatever the target.
+
+    Raises:
+        UnknownNameError: no attack, target or protocol of that name (the message lists the
+            valid ones).
+    """
+    _check_target(target)
+    if name == "none":
+        target = OBSERVATION
+    if (target, name) not in _REGISTRY:
+        raise UnknownNameError(f"{target} attack", name, attack_names(target=target))
+    return _REGISTRY[(target, name)](seed=seed, protocol=protocol)

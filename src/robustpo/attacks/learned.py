@@ -20,7 +20,7 @@ from ..evaluation.episodes import run_episodes
 from ..io.checkpoint import atomic_write_text
 from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
-from .base import ObservationAttack, register
+from .base import ActionAttack, Attack, ObservationAttack, action_ball, register
 from .cache import AttackCache, config_fingerprint
 from .scan import SCREEN_SEED, WORKERS, Evaluated, ScanPlan, run_scan, side_by_side
 
@@ -77,11 +77,14 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
         """The perturbed observations ``(num_envs, obs_dim)``: ``s + eps * clip(Delta, -1, 1)``."""
         return obs + self.eps * np.clip(actions, -1.0, 1.0).astype(np.float32)
 
+    def executed_actions(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """What the task executes: the victim's actions on the perturbed observations."""
+        return self.victim.act_normalized(torch.from_numpy(self.perturbation(obs, actions)))
+
     def step(self, actions: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """The victim acts on the perturbed batch; the adversary is rewarded with -r."""
-        perturbed = self.perturbation(self._obs, np.asarray(actions, dtype=np.float32))
-        victim_actions = self.victim.act_normalized(torch.from_numpy(perturbed))
+        """The task executes :meth:`executed_actions`; the adversary is rewarded with -r."""
+        victim_actions = self.executed_actions(self._obs, np.asarray(actions, dtype=np.float32))
         raw, reward, terminated, truncated, info = self.task.step(victim_actions)
         self._obs = self._view(raw)
         if "final_obs" in info:
@@ -127,7 +130,7 @@ def load_curve(directory: Path) -> list[float | None]:
     return curve if isinstance(curve, list) else []
 
 
-class LearnedAttack(ObservationAttack):
+class LearnedAttack(Attack):
     """An attack whose adversary is a PPO policy trained on an adversary MDP (``env_class``)
     with reward -r, with the PPO recipe of the victim's task (its PPO preset, or PPO's
     defaults for a task without one), changed by each configuration of the protocol's
@@ -271,7 +274,7 @@ PAAD_PAPER_PLAN = ScanPlan(
 
 
 @register
-class SARLAttack(LearnedAttack):
+class SARLAttack(LearnedAttack, ObservationAttack):
     """SA-RL optimal attack: a PPO adversary on the adversary MDP, whose action is the
     perturbation itself (:class:`AdversaryVectorEnv`). Quick protocol: 500,000 steps of the
     task's PPO recipe; paper protocol: :data:`SARL_PAPER_PLAN`."""
@@ -325,7 +328,7 @@ class DirectorVectorEnv(AdversaryVectorEnv):
 
 
 @register
-class PAADAttack(LearnedAttack):
+class PAADAttack(LearnedAttack, ObservationAttack):
     """PA-AD (policy adversarial actor-director): a PPO director on :class:`DirectorVectorEnv`
     chooses a direction in action space; the gradient actor finds the state perturbation that
     moves the victim's action along it. Quick protocol: 500,000 steps; paper protocol:
@@ -339,3 +342,39 @@ class PAADAttack(LearnedAttack):
     def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor:
         direction = torch.from_numpy(self.adversary_actions(obs))
         return push_action_along(agent, obs, direction, eps)
+
+
+class ActionAdversaryVectorEnv(AdversaryVectorEnv):
+    """The optimal action adversary's MDP, the action-space analogue of SA-RL's: it observes
+    the victim's normalised observation, its action Delta in [-1, 1]^act_dim moves the
+    victim's action by ``eps * half-range * Delta`` (clipped to the action space); reward
+    -r."""
+
+    def __init__(self, victim: Agent, eps: float, num_envs: int) -> None:
+        super().__init__(victim, eps, num_envs, victim.act_dim)
+        self.shift = (eps * (victim.action_high - victim.action_low) / 2).astype(np.float32)
+
+    def executed_actions(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The victim's actions on clean observations, shifted by the adversary's."""
+        chosen = self.victim.act_normalized(torch.from_numpy(obs))
+        shifted = chosen + self.shift * np.clip(actions, -1.0, 1.0)
+        return np.clip(shifted, self.victim.action_low, self.victim.action_high)
+
+
+@register
+class LearnedActionAttack(LearnedAttack, ActionAttack):
+    """The learned optimal action adversary: PPO on :class:`ActionAdversaryVectorEnv` with
+    reward -r (the action-space analogue of SA-RL), at SA-RL's budgets: 500,000 steps of the
+    task's PPO recipe (quick) or :data:`SARL_PAPER_PLAN` (paper)."""
+
+    name = "learned"
+    description = "learned optimal action adversary (PPO on the adversary MDP, reward -r)"
+    env_class = ActionAdversaryVectorEnv
+    paper_plan = SARL_PAPER_PLAN
+
+    def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
+                ) -> torch.Tensor:
+        low, high = action_ball(agent, actions, eps)
+        half = torch.as_tensor((agent.action_high - agent.action_low) / 2)
+        delta = torch.from_numpy(self.adversary_actions(obs)).clamp(-1.0, 1.0)
+        return torch.minimum(torch.maximum(actions + eps * half * delta, low), high)

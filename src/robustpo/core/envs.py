@@ -21,7 +21,7 @@ from ..errors import ConfigError, UnknownNameError
 FEATURED_ENVS = (
     "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5",
     "InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Swimmer-v5", "Reacher-v5",
-    "Pendulum-v1",
+    "Pendulum-v1", "BipedalWalker-v3",
 )
 
 

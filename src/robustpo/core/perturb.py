@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..errors import PerturbationOutOfBallError
+from ..errors import ActionOutOfBallError, PerturbationOutOfBallError
 
 BALL_TOLERANCE = 1e-5
 
@@ -57,6 +57,27 @@ def check_in_ball(perturbed: torch.Tensor, clean: torch.Tensor, eps: float, atta
         raise PerturbationOutOfBallError(attack, eps, dist)
 
 
+def check_action_in_ball(executed: torch.Tensor, actions: torch.Tensor, eps: float,
+                         low: torch.Tensor, high: torch.Tensor, attack: str) -> None:
+    """Raise :class:`ActionOutOfBallError` unless every executed action lies within ``eps``
+    half-ranges of the victim's action (per dimension) and inside ``[low, high]``; also if
+    the shapes differ or a value is not finite.
+
+    Args:
+        executed, actions: ``(batch, act_dim)`` in action units; low, high: ``(act_dim,)``.
+    """
+    if executed.shape != actions.shape:
+        raise ActionOutOfBallError(attack, eps, float("inf"))
+    if executed.numel() == 0:
+        return
+    half = (high - low) / 2
+    shift = float(((executed - actions).abs() / half).max()) - eps
+    outside = float(torch.maximum(low - executed, executed - high).max() / half.min())
+    excess = max(shift, outside)
+    if not excess <= BALL_TOLERANCE:  # also catches NaN
+        raise ActionOutOfBallError(attack, eps, excess)
+
+
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -75,38 +96,49 @@ def _grad(objective: Objective, x: torch.Tensor) -> torch.Tensor:
 def pgd(
     objective: Objective,
     clean: torch.Tensor,
-    eps: float,
+    eps: float | torch.Tensor,
     steps: int = 10,
     random_start: bool = True,
     generator: torch.Generator | None = None,
-    start_radius: float | None = None,
+    start_radius: float | torch.Tensor | None = None,
+    box: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Projected gradient ascent with sign steps (Madry et al. 2018) in the l_inf eps-ball.
+    """Projected gradient ascent with sign steps (Madry et al. 2018) in the l_inf eps-ball,
+    intersected with a box when one is given.
 
     Args:
-        objective: maps observations ``(batch, obs_dim)`` to per-sample values ``(batch,)``
-            to maximise.
-        clean: clean normalised observations ``(batch, obs_dim)``, float32.
-        eps: radius; each of the ``steps`` steps moves ``eps / steps`` along the gradient sign
-            (REFERENCE section 3 and 4: 10 steps of eps/10).
+        objective: maps points ``(batch, dim)`` to per-sample values ``(batch,)`` to maximise.
+        clean: the ball's centres ``(batch, dim)``, float32: normalised observations, or
+            actions in action units for the action attacks.
+        eps: radius, a number or per-coordinate radii broadcasting to ``clean`` (an action
+            ball is eps times each dimension's half-range); each of the ``steps`` steps moves
+            ``eps / steps`` along the gradient sign (REFERENCE sections 3 and 4: 10 steps of
+            eps/10).
         random_start: start from a uniform point of the ball (or of the smaller ball of
             radius ``start_radius``) instead of ``clean``.
         generator: random generator of the start.
         start_radius: radius of the random start (default ``eps``, the whole ball; the
             reference attacks use ``eps / 10``, REFERENCE section 4).
+        box: bounds ``(low, high)`` broadcasting to ``clean`` that every point also keeps to
+            (the action space); ``clean`` must lie in it.
 
     Returns:
-        Detached observations inside the ball, same shape and dtype as ``clean``.
+        Detached points inside the ball (and the box), same shape and dtype as ``clean``.
     """
-    if eps == 0:
+    eps = torch.as_tensor(eps, dtype=clean.dtype)
+    if not eps.any():
         return clean.detach().clone()
     step = eps / steps
     clean = clean.detach()
     lo, hi = clean - eps, clean + eps  # the ball's faces, computed once for all steps
+    if box is not None:
+        lo, hi = torch.maximum(lo, box[0]), torch.minimum(hi, box[1])
     x = clean.clone()
     if random_start:
-        radius = eps if start_radius is None else min(start_radius, eps)
-        x = x + (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1) * radius
+        radius = eps if start_radius is None else torch.minimum(
+            torch.as_tensor(start_radius, dtype=clean.dtype), eps)
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1
+        x = torch.clamp(x + noise * radius, lo, hi)
     for _ in range(steps):
         x = torch.clamp(x + step * _grad(objective, x).sign(), lo, hi)
     return x.detach()

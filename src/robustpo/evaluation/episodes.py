@@ -1,11 +1,13 @@
 """The evaluation protocol: batched deterministic episodes of an agent, clean or under an
-observation attack, and the statistics of their returns.
+observation or action attack, and the statistics of their returns.
 
 The protocol of REFERENCE section 1: the policy acts deterministically (its mean), the
 observation normaliser is frozen, the attack perturbs the normalised observation inside the
 l_inf eps-ball (checked at every step), and the return is the sum of the environment's raw
-rewards. Attacks are given as objects here (anything with ``name``, ``prepare`` and
-``perturb``, e.g. an :class:`~robustpo.attacks.base.ObservationAttack`); names are resolved by
+rewards. An action attack instead changes the action the policy chose, within eps half-ranges
+of it and inside the action space (REFERENCE section 5; checked at every step). Attacks are
+given as objects here (anything with ``name``, ``target``, ``prepare`` and ``perturb``, e.g.
+an :class:`~robustpo.attacks.base.ObservationAttack`); names are resolved by
 :func:`robustpo.results.suite.evaluate`.
 """
 
@@ -16,29 +18,31 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import torch
 from scipy import stats
 
 from ..core.envs import make_env
-from ..core.perturb import check_in_ball
+from ..core.perturb import check_action_in_ball, check_in_ball
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    import torch
-
     from ..agents.agent import Agent
 
 
 class Perturbation(Protocol):
     """What the protocol needs of an attack (:class:`robustpo.attacks.base.ObservationAttack`
-    is one): a name, a one-time ``prepare`` and a batched ``perturb`` of normalised
-    observations ``(batch, obs_dim)`` into the eps-ball."""
+    and :class:`~robustpo.attacks.base.ActionAttack` are ones): a name, a ``target``
+    (``observation`` or ``action``), a one-time ``prepare`` and a batched ``perturb``: of
+    normalised observations ``(batch, obs_dim)`` into the eps-ball, or, for an action attack,
+    ``perturb(agent, obs, actions, eps)`` of the victim's actions into the action ball."""
 
     name: str
+    target: str
     details: dict[str, Any]
 
     def prepare(self, agent: Agent, eps: float) -> None: ...
 
-    def perturb(self, agent: Agent, obs: torch.Tensor, eps: float) -> torch.Tensor: ...
+    def perturb(self, agent: Agent, obs: torch.Tensor, *args: Any) -> torch.Tensor: ...
 
 
 @dataclass
@@ -124,7 +128,8 @@ def run_episodes(
     Args:
         agent: the agent to evaluate.
         attack: the attack (prepared here, once).
-        eps: l_inf radius in normalised units (ignored by ``none``).
+        eps: l_inf radius: normalised observation units, or half-ranges of the action space
+            for an action attack (ignored by ``none``).
         episodes: number of episodes (>= 1).
         num_envs: environments stepped side by side.
         seed: seed of the first episode.
@@ -133,11 +138,14 @@ def run_episodes(
     Raises:
         ConfigError: ``episodes < 1`` or a negative or non-finite ``eps``.
         UnknownNameError: unknown environment.
-        PerturbationOutOfBallError: the attack left the eps-ball.
+        PerturbationOutOfBallError: the attack left the eps-ball (ActionOutOfBallError: the
+            action ball or the action space).
     """
     check_eval_args(episodes, eps)
     env_id = env_id or agent.env_id
     attack.prepare(agent, eps)
+    on_actions = attack.target == "action"
+    low, high = torch.as_tensor(agent.action_low), torch.as_tensor(agent.action_high)
     envs = [make_env(env_id) for _ in range(min(num_envs, episodes))]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
@@ -150,9 +158,15 @@ def run_episodes(
             if not active:
                 break
             clean = agent.normalize(np.stack([obs[i] for i in active]))
-            perturbed = attack.perturb(agent, clean, eps)
-            check_in_ball(perturbed, clean, eps, attack.name)
-            actions = agent.act_normalized(perturbed)
+            if on_actions:
+                chosen = torch.from_numpy(agent.act_normalized(clean))
+                executed = attack.perturb(agent, clean, chosen, eps)
+                check_action_in_ball(executed, chosen, eps, low, high, attack.name)
+                actions = executed.numpy()
+            else:
+                perturbed = attack.perturb(agent, clean, eps)
+                check_in_ball(perturbed, clean, eps, attack.name)
+                actions = agent.act_normalized(perturbed)
             for k, i in enumerate(active):
                 obs[i], reward, terminated, truncated, _ = envs[i].step(actions[k])
                 j = episode_of[i]

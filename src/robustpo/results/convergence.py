@@ -17,8 +17,8 @@ NOT_CONVERGED = "did not converge"
 
 
 def convergence_flags(means: dict[str, float], ci_low: dict[str, float],
-                      seeds_disagree: set[str] | frozenset[str] = frozenset()
-                      ) -> dict[str, str]:
+                      seeds_disagree: set[str] | frozenset[str] = frozenset(),
+                      target: str = "observation") -> dict[str, str]:
     """``{attack: reason}`` for each learned attack whose return's 95% CI lies above the best
     non-learned attack's mean return, or whose kept configuration's seeds disagree.
 
@@ -27,11 +27,12 @@ def convergence_flags(means: dict[str, float], ci_low: dict[str, float],
         ci_low: the lower end of each attack's 95% CI of the mean.
         seeds_disagree: attacks whose second training seed of the kept configuration screened
             outside the first seed's 95% CI (:class:`robustpo.attacks.scan.ScanResult`).
+        target: what the suite's attacks perturb (``observation`` or ``action``).
 
     Returns:
         Flags of the learned attacks.
     """
-    learned = set(learned_attack_names())
+    learned = set(learned_attack_names(target))
     flags = {a: f"{NOT_CONVERGED}: its seeds disagree" for a in means if a in seeds_disagree}
     heuristic = {a: m for a, m in means.items() if a not in learned}
     if heuristic:

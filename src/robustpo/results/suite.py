@@ -14,35 +14,44 @@ from pathlib import Path
 from typing import Any
 
 from ..agents.agent import Agent
-from ..attacks import ObservationAttack, attack_names, make_attack
+from ..attacks import Attack, attack_names, make_attack
+from ..attacks.base import OBSERVATION
 from ..errors import UnknownNameError
 from ..evaluation.episodes import EvalResult, check_eval_args, run_episodes
 from .convergence import QUICK, convergence_flags, worst_label
 
-SUITE_ORDER = ["random", "critic", "mad", "rs", "sarl", "paad"]  # the field's table order
+SUITE_ORDER = {  # the field's table order
+    "observation": ["random", "critic", "mad", "rs", "sarl", "paad"],
+    "action": ["random", "biggest", "min-q", "min-oa-q", "learned"],
+}
+RESULT_FILES = {"observation": "attack.json", "action": "attack-action.json"}
+"""Where ``robustpo attack`` writes a run's suite, per target."""
 
 
-def resolve_attack_names(spec: str) -> list[str]:
-    """``"all"`` or a comma-separated list of attack names -> the attack names, without ``none``.
+def resolve_attack_names(spec: str, target: str = OBSERVATION) -> list[str]:
+    """``"all"`` or a comma-separated list of attack names on ``target`` -> the attack names,
+    without ``none``.
 
     Raises:
-        UnknownNameError: a name that is not a registered attack.
+        UnknownNameError: a name that is not a registered attack on ``target``, or an unknown
+            target.
     """
-    known = [a for a in attack_names() if a != "none"]
+    known = [a for a in attack_names(target=target) if a != "none"]
     if spec.strip() == "all":
-        suite = [a for a in attack_names(suite_only=True) if a != "none"]
-        return sorted(suite, key=lambda a: SUITE_ORDER.index(a) if a in SUITE_ORDER else 99)
+        order = SUITE_ORDER[target]
+        suite = [a for a in attack_names(suite_only=True, target=target) if a != "none"]
+        return sorted(suite, key=lambda a: order.index(a) if a in order else 99)
     names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
     for name in names:
         if name not in known:
-            raise UnknownNameError("attack", name, ["all", *known])
+            raise UnknownNameError(f"{target} attack", name, ["all", *known])
     return names
 
 
 def evaluate(
     agent: Agent,
     episodes: int = 50,
-    attack: ObservationAttack | str | None = None,
+    attack: Attack | str | None = None,
     eps: float = 0.0,
     *,
     num_envs: int = 10,
@@ -50,6 +59,7 @@ def evaluate(
     env_id: str | None = None,
     cache_dir: Path | None = None,
     protocol: str = QUICK,
+    target: str = OBSERVATION,
 ) -> EvalResult:
     """Run ``episodes`` deterministic episodes of ``agent`` under ``attack``
     (:func:`robustpo.evaluation.episodes.run_episodes`).
@@ -58,12 +68,14 @@ def evaluate(
         agent: the agent to evaluate.
         episodes: number of episodes (>= 1).
         attack: an attack, an attack name, or None for clean evaluation.
-        eps: l_inf radius in normalised units (ignored by ``none``).
+        eps: l_inf radius: normalised observation units, or half-ranges of the action space
+            for an action attack (ignored by ``none``).
         num_envs: environments stepped side by side.
         seed: seed of the first episode and of a named attack's generator.
         env_id: environment to evaluate on (default: the one the agent was trained on).
         cache_dir: where a named learned attack keeps and reuses its models (None: nowhere).
         protocol: ``quick`` or ``paper``, for a named learned attack (:mod:`.convergence`).
+        target: what a named attack perturbs: ``observation`` or ``action``.
 
     Raises:
         UnknownNameError: unknown attack or environment name.
@@ -72,7 +84,7 @@ def evaluate(
     """
     check_eval_args(episodes, eps)
     if attack is None or isinstance(attack, str):
-        attack = make_attack(attack or "none", seed=seed, protocol=protocol)
+        attack = make_attack(attack or "none", seed=seed, protocol=protocol, target=target)
         attack.cache_dir = cache_dir
     return run_episodes(agent, attack, eps, episodes, num_envs=num_envs, seed=seed,
                         env_id=env_id)
@@ -90,6 +102,7 @@ class SuiteResult:
     natural: EvalResult
     attacks: dict[str, EvalResult]
     protocol: str = QUICK
+    target: str = OBSERVATION
 
     @property
     def worst(self) -> tuple[str, float]:
@@ -117,6 +130,7 @@ class SuiteResult:
                 worst_label(self.protocol))}
             out["flags"] = self.flags
         out["protocol"] = self.protocol
+        out["target"] = self.target
         return out
 
     @property
@@ -125,12 +139,14 @@ class SuiteResult:
         return convergence_flags(
             {a: r.stats.mean for a, r in self.attacks.items()},
             {a: r.stats.ci95[0] for a, r in self.attacks.items()},
-            {a for a, r in self.attacks.items() if r.details.get("seeds_disagree")})
+            {a for a, r in self.attacks.items() if r.details.get("seeds_disagree")},
+            self.target)
 
 
 def run_suite(
     agent: Agent, attacks: list[str], eps: float, episodes: int = 50, seed: int = 0,
     natural: EvalResult | None = None, cache_dir: Path | None = None, protocol: str = QUICK,
+    target: str = OBSERVATION,
 ) -> SuiteResult:
     """Evaluate ``agent`` clean and under each named attack at radius ``eps``.
 
@@ -143,21 +159,23 @@ def run_suite(
         natural: a clean evaluation to reuse (robustness curves evaluate it once).
         cache_dir: where learned attacks keep and reuse their models (None: not kept).
         protocol: ``quick`` or ``paper``: the learned attacks' budgets and search.
+        target: what the attacks perturb: ``observation`` (eps in normalised units) or
+            ``action`` (eps in half-ranges of the action space).
     """
     check_eval_args(episodes, eps)
     natural = natural or evaluate(agent, episodes, "none", 0.0, seed=seed)
     results = {name: evaluate(agent, episodes, name, eps, seed=seed, cache_dir=cache_dir,
-                              protocol=protocol) for name in attacks}
-    return SuiteResult(agent.env_id, float(eps), episodes, natural, results, protocol)
+                              protocol=protocol, target=target) for name in attacks}
+    return SuiteResult(agent.env_id, float(eps), episodes, natural, results, protocol, target)
 
 
 def robustness_curve(
     agent: Agent, attacks: list[str], eps_values: list[float], episodes: int = 50, seed: int = 0,
-    cache_dir: Path | None = None, protocol: str = QUICK,
+    cache_dir: Path | None = None, protocol: str = QUICK, target: str = OBSERVATION,
 ) -> list[SuiteResult]:
     """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared)."""
     for eps in eps_values:
         check_eval_args(episodes, eps)
     natural = evaluate(agent, episodes, "none", 0.0, seed=seed)
-    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir, protocol)
+    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir, protocol, target)
             for e in eps_values]

@@ -1,0 +1,86 @@
+"""TD3 training throughput: robustpo's TD3 learner against Stable-Baselines3's TD3 on Hopper-v5
+with identical hyperparameters (256-256 ReLU actor and critics, batch 256, Adam 3e-4, tau
+0.005, policy delay 2, exploration noise 0.1 and smoothing noise 0.2 clipped at 0.5 in
+fractions of the half-range, one gradient step per environment step), measured in one run.
+
+Each measurement fills the buffer with ``--warmup`` random steps (untimed), then times
+``--steps`` environment steps with their gradient steps. The two alternate, ``--repeats``
+times, at each torch thread count of ``--threads``; medians are printed with their ratio.
+
+    python benchmarks/td3_throughput.py [--steps 2000] [--warmup 1000] [--repeats 3]
+                                        [--threads 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from robustpo.learners.td3 import TD3Learner
+from robustpo.training.presets import resolve_config
+
+ENV = "Hopper-v5"
+
+
+def robustpo_rate(steps: int, warmup: int, threads: int) -> float:
+    """Env-steps/s of robustpo's TD3 after ``warmup`` random steps."""
+    cfg = resolve_config("td3", ENV, total_steps=warmup + steps + 1000, overrides={
+        "learning_starts": warmup, "torch_threads": threads})
+    learner = TD3Learner(cfg)
+    for _ in range(warmup):
+        learner.collect()
+    start = time.perf_counter()
+    while learner.global_step < warmup + steps:
+        learner.step()
+    out = (learner.global_step - warmup) / (time.perf_counter() - start)
+    learner.close()
+    return out
+
+
+def sb3_rate(steps: int, warmup: int, threads: int) -> float:
+    """Env-steps/s of Stable-Baselines3's TD3 after ``warmup`` random steps."""
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    torch.set_num_threads(threads)
+    env = gym.make(ENV)
+    n = env.action_space.shape[0]
+    # SB3 acts and adds its noises in the action space scaled to [-1, 1]: fractions of the
+    # half-range, as robustpo's.
+    model = TD3("MlpPolicy", env, learning_rate=3e-4, buffer_size=1_000_000,
+                learning_starts=warmup, batch_size=256, tau=0.005, gamma=0.99, train_freq=1,
+                gradient_steps=1, action_noise=NormalActionNoise(np.zeros(n), 0.1 * np.ones(n)),
+                policy_delay=2, target_policy_noise=0.2, target_noise_clip=0.5,
+                policy_kwargs={"net_arch": [256, 256]}, seed=0, device="cpu")
+    model.learn(warmup)
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000, help="timed environment steps")
+    parser.add_argument("--warmup", type=int, default=1000, help="random steps before them")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    for threads in args.threads:
+        runs: dict[str, list[float]] = {"robustpo": [], "sb3": []}
+        for r in range(args.repeats):
+            runs["robustpo"].append(robustpo_rate(args.steps, args.warmup, threads))
+            runs["sb3"].append(sb3_rate(args.steps, args.warmup, threads))
+            print(f"threads {threads}, repeat {r + 1}: robustpo {runs['robustpo'][-1]:.0f}, "
+                  f"sb3 {runs['sb3'][-1]:.0f} env-steps/s", flush=True)
+        ours, theirs = (statistics.median(runs[k]) for k in ("robustpo", "sb3"))
+        print(f"threads {threads}: median env-steps/s robustpo {ours:.0f}, "
+              f"Stable-Baselines3 {theirs:.0f}, ratio {ours / theirs:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""Attacks on actions (REFERENCE section 5; the OA-PI paper's evaluation suite, arXiv
+2507.03372): the environment executes ``clip(a + delta, low, high)`` with ``|delta_i| <= eps *
+h_i``, ``h`` the action space's half-range.
+
+- ``random``: delta uniform in the ball.
+- ``biggest``: the largest perturbation, a vertex of the ball. The paper's definition is not
+  available to us; we follow REFERENCE's reading: each dimension is pushed by the full
+  ``eps * h_i`` toward the bound it is nearer to (``sign(a_i - centre_i)``, up when exactly
+  at the centre), which saturates the actuators the policy already drives hardest.
+- ``min-q``: PGD on the executed action minimising a Q function of the victim: its own
+  critic Q_1 for TD3-family agents (and Stable-Baselines3 SAC/TD3 models); for agents
+  without one (PPO, SB3 PPO), Q of the victim's policy learned by Sarsa from its rollouts
+  (:func:`~robustpo.attacks.robust_sarsa.train_sarsa_q` without the robustness penalty),
+  cached under the victim's fingerprint.
+- ``min-oa-q``: PGD minimising an optimal-adversary-aware Q of the victim, learned from its
+  rollouts with the OA Bellman target ``r + gamma * min_{delta in ball} Q'(s', pi(s') +
+  delta)`` (the min by PGD), cached under the victim's fingerprint and eps; an agent that
+  carries its own OA critic (``q_adv``) is attacked with it.
+- ``learned``: :class:`~robustpo.attacks.learned.LearnedActionAttack`.
+
+PGD here is :func:`robustpo.core.perturb.pgd` on the executed action with the action space
+as its box: 10 steps of eps/10 half-ranges from a random start within eps/10 of the victim's
+action, the settings of the observation attacks.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.progress import Progress
+
+from ..core.envs import make_vector_env
+from ..core.perturb import pgd
+from ..errors import CheckpointError
+from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..training.presets import task_ppo_config
+from .base import ActionAttack, action_ball, register
+from .cache import AttackCache
+from .gradient import START, STEPS
+from .robust_sarsa import SARSA_SCHEDULE, SarsaQ, train_sarsa_q
+
+if TYPE_CHECKING:
+    from ..agents.agent import Agent
+
+QFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (obs, actions) -> (B,)
+
+
+def half_range(agent: Agent) -> torch.Tensor:
+    """Half of each action dimension's range ``(act_dim,)``, the unit of action eps."""
+    return torch.as_tensor((agent.action_high - agent.action_low) / 2)
+
+
+def bounds(agent: Agent) -> tuple[torch.Tensor, torch.Tensor]:
+    """The action space's bounds as tensors ``(act_dim,)``."""
+    return torch.as_tensor(agent.action_low), torch.as_tensor(agent.action_high)
+
+
+def minimise_q(q: QFunction, agent: Agent, obs: torch.Tensor, actions: torch.Tensor,
+               eps: float, generator: torch.Generator | None = None,
+               steps: int = STEPS) -> torch.Tensor:
+    """PGD for the executed action in the action ball (and the action space) minimising
+    ``q(obs, a')``: ``steps`` sign steps of ``eps / steps`` half-ranges from a random start
+    within ``eps / 10`` half-ranges; ``(batch, act_dim)``."""
+    radius = eps * half_range(agent)
+    return pgd(lambda a: -q(obs, a), actions, radius, steps, random_start=True,
+               generator=generator, start_radius=START * radius, box=bounds(agent))
+
+
+def own_q(agent: Agent) -> QFunction | None:
+    """The victim's own Q(s, a) on normalised observations and actions in action units: Q_1
+    of a TD3-family agent's twin critics, or of a Stable-Baselines3 SAC/TD3 model; None for
+    agents without one."""
+    if "q" in agent.modules:
+        return agent.modules["q"].q1
+    if "critic" not in agent.modules:
+        return None
+    return getattr(agent.modules["critic"], "action_value", None)
+
+
+@register
+class RandomActionAttack(ActionAttack):
+    """Uniform noise in the action ball, clipped to the action space."""
+
+    name = "random"
+    description = "uniform noise in the action ball"
+
+    def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
+                ) -> torch.Tensor:
+        noise = torch.rand(actions.shape, generator=self.generator) * 2 - 1
+        low, high = action_ball(agent, actions, eps)
+        return torch.minimum(torch.maximum(actions + eps * half_range(agent) * noise, low),
+                             high)
+
+
+@register
+class BiggestActionAttack(ActionAttack):
+    """The vertex of the action ball that pushes each dimension toward its nearer bound (the
+    module docstring gives the reading and why)."""
+
+    name = "biggest"
+    description = "largest perturbation: each actuator pushed eps toward its nearer bound"
+
+    def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
+                ) -> torch.Tensor:
+        low, high = bounds(agent)
+        direction = torch.where(actions >= (low + high) / 2, 1.0, -1.0)
+        ball_low, ball_high = action_ball(agent, actions, eps)
+        return torch.minimum(torch.maximum(actions + eps * half_range(agent) * direction,
+                                           ball_low), ball_high)
+
+
+class QAttack(ActionAttack):
+    """PGD minimising a Q function of the victim (:func:`minimise_q`); subclasses say which
+    Q (:meth:`q_function`)."""
+
+    learned = True
+
+    def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
+        super().__init__(seed, protocol)
+        self.seed = seed
+        self.q: QFunction | None = None
+
+    @abstractmethod
+    def q_function(self, agent: Agent, eps: float) -> QFunction:
+        """The Q function the attack minimises (its own, or one learned and cached)."""
+
+    def prepare(self, agent: Agent, eps: float) -> None:
+        self.q = self.q_function(agent, eps)
+
+    def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
+                ) -> torch.Tensor:
+        if self.q is None:
+            raise RuntimeError(f"{type(self).__name__}.perturb called before prepare()")
+        return minimise_q(self.q, agent, obs, actions, eps, self.generator)
+
+    def cached_q(self, agent: Agent, eps: float, config: dict[str, Any],
+                 train: Callable[[], SarsaQ]) -> SarsaQ:
+        """The Q learned with ``config`` on this victim (cache keyed by both fingerprints),
+        or ``train()``'s, saved for reuse."""
+        cache = AttackCache.for_attack(self.cache_dir, self.cache_name, eps, agent, config)
+        if cache.valid():
+            try:
+                tensors, _ = load_checkpoint(cache.directory / "q.json")
+                q = SarsaQ(agent.obs_dim, agent.act_dim)
+                q.net.load_state_dict({k.removeprefix("q."): v for k, v in tensors.items()})
+                return q
+            except (CheckpointError, RuntimeError, KeyError):
+                pass  # a corrupt cache is retrained
+        cache.invalidate()
+        q = train()
+        if cache.directory is not None:
+            tensors = {f"q.{n}": p.detach() for n, p in q.net.state_dict().items()}
+            save_checkpoint(cache.directory / "q", tensors, {"config": config})
+            cache.seal()
+        return q
+
+
+@register
+class MinQAttack(QAttack):
+    """``min-q``: PGD minimising the victim's own Q_1, or a Sarsa Q of its policy."""
+
+    name = "min-q"
+    description = "PGD on the action minimising the victim's Q (its own, else a Sarsa Q)"
+
+    def q_function(self, agent: Agent, eps: float) -> QFunction:
+        own = own_q(agent)
+        if own is not None:
+            self.details = {"q": "the victim's own critic Q_1"}
+            return own
+        config = {"sarsa": SARSA_SCHEDULE, "seed": self.seed,
+                  "recipe": task_ppo_config(agent.env_id).to_dict()}
+        self.details = {"q": "Sarsa Q of the victim's policy", **config}
+        # The Q of the policy does not depend on eps: one cache serves every radius.
+        return self.cached_q(agent, 0.0, config, lambda: train_sarsa_q(
+            agent, 0.0, 0.0, seed=self.seed, **SARSA_SCHEDULE))
+
+
+OA_Q_SCHEDULE = {"steps": 100_000, "num_envs": 8, "batch_size": 256, "learning_starts": 5_000,
+                 "tau": 0.005, "lr": 3e-4, "pgd_steps": STEPS}
+
+
+def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int = 8,
+               batch_size: int = 256, learning_starts: int = 5_000, tau: float = 0.005,
+               lr: float = 3e-4, pgd_steps: int = STEPS, seed: int = 0,
+               progress: bool = False) -> SarsaQ:
+    """Q_adv of the victim's deterministic policy under the optimal action adversary of radius
+    ``eps`` (half-ranges), learned from its rollouts with the OA Bellman target
+    ``r + gamma * not_done * min_{delta} Q_adv'(s', clip(pi(s') + delta))`` (the min by PGD of
+    ``pgd_steps`` steps over the ball and the action space, REFERENCE section 5), one
+    gradient step per environment step after ``learning_starts``, Polyak-averaged target.
+
+    The rollouts execute the victim's action shifted uniformly within the ball, so that Q_adv
+    is learned on the actions the attack will choose among. Rewards are scaled by the running
+    std of the discounted return (as PPO's), which scales Q and leaves its minimiser alone.
+
+    Returns:
+        a 64-64 tanh Q (:class:`~robustpo.attacks.robust_sarsa.SarsaQ`) on normalised
+        observations and actions in action units.
+    """
+    from ..core.normalization import RewardScaler
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    gamma = task_ppo_config(agent.env_id).ppo.gamma
+    q = SarsaQ(agent.obs_dim, agent.act_dim)
+    target = SarsaQ(agent.obs_dim, agent.act_dim)
+    target.net.load_state_dict(q.net.state_dict())
+    target.net.requires_grad_(False)
+    opt = torch.optim.Adam(q.net.parameters(), lr=lr)
+    envs = make_vector_env(agent.env_id, num_envs, "thread")
+    scaler = RewardScaler(num_envs, gamma)
+    radius = eps * half_range(agent)
+    low, high = bounds(agent)
+    size = steps + num_envs
+    data = {"obs": torch.zeros(size, agent.obs_dim), "act": torch.zeros(size, agent.act_dim),
+            "rew": torch.zeros(size), "next": torch.zeros(size, agent.obs_dim),
+            "cont": torch.zeros(size)}
+    n = 0
+    raw, _ = envs.reset(seed=seed)
+    try:
+        with Progress(transient=True, disable=not progress) as bar:
+            task = bar.add_task(f"OA Q, eps {eps:g}", total=steps)
+            while n < steps:
+                obs = agent.normalize(raw)
+                chosen = torch.from_numpy(agent.act_normalized(obs))
+                shift = (torch.rand(chosen.shape, generator=gen) * 2 - 1) * radius
+                executed = torch.minimum(torch.maximum(chosen + shift, low), high)
+                raw, reward, terminated, truncated, info = envs.step(executed.numpy())
+                ended = terminated | truncated
+                nxt = np.array(raw, dtype=np.float64)
+                for i in np.flatnonzero(ended):
+                    nxt[i] = info["final_obs"][i]
+                rows = slice(n, n + num_envs)
+                data["obs"][rows], data["act"][rows] = obs, executed
+                data["rew"][rows] = torch.from_numpy(scaler.scale(reward, ended).astype(np.float32))
+                data["next"][rows] = agent.normalize(nxt)
+                data["cont"][rows] = torch.from_numpy((~terminated).astype(np.float32))
+                n += num_envs
+                if n > learning_starts:
+                    for _ in range(num_envs):
+                        idx = torch.randint(n, (batch_size,), generator=gen)
+                        s2 = data["next"][idx]
+                        with torch.no_grad():
+                            a2 = agent.actor(s2).clamp(low, high)
+                        a2 = minimise_q(target, agent, s2, a2, eps, gen, pgd_steps)
+                        with torch.no_grad():
+                            y = data["rew"][idx] + gamma * data["cont"][idx] * target(s2, a2)
+                        loss = F.smooth_l1_loss(q(data["obs"][idx], data["act"][idx]), y)
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        with torch.no_grad():
+                            torch._foreach_lerp_(list(target.net.parameters()),
+                                                 list(q.net.parameters()), tau)
+                bar.update(task, completed=n)
+    finally:
+        envs.close()
+    return q
+
+
+@register
+class MinOAQAttack(QAttack):
+    """``min-oa-q``: PGD minimising an optimal-adversary-aware Q of the victim (its own
+    ``q_adv``, else one learned by :func:`train_oa_q`)."""
+
+    name = "min-oa-q"
+    description = "PGD on the action minimising an OA-aware Q (own q_adv, else learned)"
+
+    def q_function(self, agent: Agent, eps: float) -> QFunction:
+        if "q_adv" in agent.modules:
+            self.details = {"q": "the victim's own OA critic"}
+            return agent.modules["q_adv"].q1
+        config = {"oa_q": OA_Q_SCHEDULE, "seed": self.seed,
+                  "gamma": task_ppo_config(agent.env_id).ppo.gamma}
+        self.details = {"q": "OA Q of the victim's policy", **config}
+        return self.cached_q(agent, eps, config, lambda: train_oa_q(
+            agent, eps, seed=self.seed, progress=True, **OA_Q_SCHEDULE))
+

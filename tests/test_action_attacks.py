@@ -1,0 +1,149 @@
+"""Attacks on actions: every executed action inside the action ball and the action space,
+the rules of random and biggest, learned Q functions cached by victim, and min-q beating
+random on a trained TD3 agent."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import robustpo
+import robustpo.attacks.action as action
+from robustpo.attacks import make_attack
+from robustpo.attacks.base import action_ball
+from robustpo.core.perturb import check_action_in_ball
+from robustpo.errors import ActionOutOfBallError, UnknownNameError
+from robustpo.learners.td3 import td3_agent
+from robustpo.results.suite import run_suite
+from robustpo.training.driver import train
+
+LOW, HIGH = np.array([-1.0, -2.0, 0.0], np.float32), np.array([1.0, 2.0, 3.0], np.float32)
+
+
+def tiny_td3_victim(seed: int = 0):
+    torch.manual_seed(seed)
+    agent = td3_agent("Hopper-v5", 4, 3, LOW, HIGH, [8], False, 10.0, None)
+    agent.modules.eval()
+    return agent
+
+
+class FixedAdversary:
+    """Stands in for a trained action adversary: fixed actions in [-3, 3] (clipped by the
+    attack)."""
+
+    def __init__(self, actions):
+        self.actions = actions
+
+    def act_normalized(self, obs):
+        return self.actions
+
+    def normalize(self, obs):
+        return torch.as_tensor(obs)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), eps=st.sampled_from([0.0, 0.05, 0.1, 0.3, 1.0, 2.5]),
+       name=st.sampled_from(["random", "biggest", "min-q", "learned"]))
+def test_every_action_attack_stays_in_the_ball_and_the_action_space(seed, eps, name):
+    agent = tiny_td3_victim(seed % 3)
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.randn(32, 4, generator=gen)
+    chosen = torch.as_tensor(LOW) + torch.rand(32, 3, generator=gen) * torch.as_tensor(
+        HIGH - LOW)
+    chosen[:4] = torch.as_tensor(HIGH)  # at the bounds: the ball reaches outside the space
+    chosen[4:8] = torch.as_tensor(LOW)
+    attack = make_attack(name, seed=seed, target="action")
+    if name == "learned":
+        attack.adversary = FixedAdversary(
+            (torch.rand(32, 3, generator=gen) * 6 - 3).numpy())
+    else:
+        attack.prepare(agent, eps)
+    executed = attack.perturb(agent, obs, chosen, eps)
+    check_action_in_ball(executed, chosen, eps, torch.as_tensor(LOW), torch.as_tensor(HIGH),
+                         name)
+
+
+def test_the_ball_check_rejects_actions_outside_the_ball_or_the_space():
+    low, high = torch.as_tensor(LOW), torch.as_tensor(HIGH)
+    chosen = torch.tensor([[0.0, 0.0, 1.0]])
+    check_action_in_ball(chosen + torch.tensor([[0.1, 0.2, 0.15]]), chosen, 0.1, low, high, "t")
+    with pytest.raises(ActionOutOfBallError, match="outside the l_inf ball"):
+        check_action_in_ball(chosen + torch.tensor([[0.0, 0.21, 0.0]]), chosen, 0.1, low, high,
+                             "t")  # 0.21 > 0.1 half-ranges of 2
+    with pytest.raises(ActionOutOfBallError):
+        check_action_in_ball(torch.tensor([[0.0, 0.0, -0.01]]), torch.tensor([[0.0, 0.0, 0.0]]),
+                             0.1, low, high, "t")  # below the space's bound
+    with pytest.raises(ActionOutOfBallError):
+        check_action_in_ball(torch.tensor([[float("nan"), 0.0, 1.0]]), chosen, 0.1, low, high,
+                             "t")
+
+
+def test_biggest_pushes_each_actuator_eps_toward_its_nearer_bound():
+    agent = tiny_td3_victim()
+    chosen = torch.tensor([[0.5, -1.0, 1.4], [-0.2, 1.9, 1.5]])
+    executed = make_attack("biggest", target="action").perturb(agent, torch.zeros(2, 4), chosen,
+                                                               0.1)
+    # half-ranges 1, 2, 1.5; centres 0, 0, 1.5 (at the centre: up); 1.9 + 0.2 clips at 2
+    expected = torch.tensor([[0.6, -1.2, 1.25], [-0.3, 2.0, 1.65]])
+    assert torch.allclose(executed, expected, atol=1e-6)
+    low, high = action_ball(agent, chosen, 0.1)
+    assert torch.allclose(low[0], torch.tensor([0.4, -1.2, 1.25]), atol=1e-6)
+    assert torch.allclose(high[1], torch.tensor([-0.1, 2.0, 1.65]), atol=1e-6)
+
+
+def test_min_q_uses_a_td3_agents_own_critic_and_lowers_it():
+    agent = tiny_td3_victim()
+    obs = torch.randn(64, 4)
+    chosen = agent.actor(obs).detach()
+    attack = make_attack("min-q", target="action")
+    attack.prepare(agent, 0.3)
+    executed = attack.perturb(agent, obs, chosen, 0.3)
+    q1 = agent.modules["q"].q1
+    assert attack.details == {"q": "the victim's own critic Q_1"}
+    assert (q1(obs, executed) <= q1(obs, chosen) + 1e-5).float().mean() > 0.9
+
+
+def test_unknown_action_attacks_and_targets_are_named():
+    with pytest.raises(UnknownNameError, match="Unknown action attack 'critic'"):
+        make_attack("critic", target="action")
+    with pytest.raises(UnknownNameError, match="Unknown attack target 'reward'"):
+        make_attack("random", target="reward")
+
+
+@pytest.mark.slow
+def test_learned_qs_of_a_ppo_victim_are_cached_by_its_fingerprint(tmp_path, monkeypatch):
+    # min-q learns a Sarsa Q of a PPO victim (no critic of actions); min-oa-q an OA Q. Both
+    # are cached and reused for the same victim, and retrained for a changed one.
+    monkeypatch.setitem(action.SARSA_SCHEDULE, "iterations", 2)
+    monkeypatch.setitem(action.OA_Q_SCHEDULE, "steps", 600)
+    monkeypatch.setitem(action.OA_Q_SCHEDULE, "learning_starts", 200)
+    result = train("ppo", "InvertedPendulum-v5", steps=2048, seed=0, preset="defaults",
+                   out=tmp_path / "ppo", progress=False)
+    victim = robustpo.load_agent(result.run_dir)
+    calls = {"sarsa": 0, "oa": 0}
+    real_sarsa, real_oa = action.train_sarsa_q, action.train_oa_q
+
+    def sarsa(*a, **k):
+        calls["sarsa"] += 1
+        return real_sarsa(*a, **k)
+
+    def oa(*a, **k):
+        calls["oa"] += 1
+        return real_oa(*a, **k)
+
+    monkeypatch.setattr(action, "train_sarsa_q", sarsa)
+    monkeypatch.setattr(action, "train_oa_q", oa)
+    cache = tmp_path / "attacks"
+    first = run_suite(victim, ["min-q", "min-oa-q"], 0.2, episodes=2, cache_dir=cache,
+                      target="action")
+    again = run_suite(victim, ["min-q", "min-oa-q"], 0.2, episodes=2, cache_dir=cache,
+                      target="action")
+    assert calls == {"sarsa": 1, "oa": 1}
+    assert [r.returns for r in first.attacks.values()] == \
+        [r.returns for r in again.attacks.values()]
+    assert first.to_json()["target"] == "action"
+    with torch.no_grad():
+        victim.actor.mean_net.layers[0].weight.add_(0.01)
+    run_suite(victim, ["min-q", "min-oa-q"], 0.2, episodes=2, cache_dir=cache, target="action")
+    assert calls == {"sarsa": 2, "oa": 2}
