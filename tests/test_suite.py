@@ -29,8 +29,12 @@ def test_attack_names():
     assert resolve_attack_names("all") == [n for n in resolve_attack_names("all") if n != "none"]
     assert {"random", "critic", "mad"} <= set(resolve_attack_names("all"))
     assert resolve_attack_names("mad, random") == ["mad", "random"]
-    with pytest.raises(UnknownNameError, match="Valid attacks are: all"):
+    with pytest.raises(UnknownNameError, match="Valid observation attacks are: all"):
         resolve_attack_names("random,pgd-9000")
+    assert resolve_attack_names("all", "action") == [
+        "random", "biggest", "min-q", "min-oa-q", "learned"]
+    with pytest.raises(UnknownNameError, match="Unknown action attack 'mad'"):
+        resolve_attack_names("mad", "action")
 
 
 def test_suite_worst_and_json_form():
@@ -39,7 +43,8 @@ def test_suite_worst_and_json_form():
     assert suite.worst == (min(means, key=means.get), min(means.values()))
     payload = json.loads(json.dumps(suite.to_json()))
     assert set(payload) == {"env", "eps", "episodes", "natural", "attacks", "worst", "flags",
-                            "protocol"}
+                            "protocol", "target"}
+    assert payload["target"] == "observation"
     assert payload["protocol"] == "quick" and payload["worst"]["upper_bound"]
     assert payload["eps"] == 0.3 and payload["episodes"] == 3
     assert set(payload["attacks"]) == {"random", "mad"}

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import ConfigError, RobustpoError
+from .errors import ConfigError, RobustpoError, UnknownNameError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -91,7 +91,6 @@ def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float]
                        protocol: str = "quick") -> None:
     """Reject bad --episodes / --eps / --protocol values before any work starts."""
     from .attacks.base import PROTOCOLS
-    from .errors import UnknownNameError
     from .evaluation.episodes import check_eval_args
 
     if protocol not in PROTOCOLS:
@@ -285,13 +284,19 @@ def compare(
         help="Run directories, each evaluated by `robustpo attack RUN --attacks all`.")],
     markdown: Annotated[Path | None, typer.Option(
         help="Also write the table as markdown here.")] = None,
+    target: Annotated[str, typer.Option(
+        help="Compare the observation-attack suites (attack.json) or the action-attack ones "
+             "(attack-action.json).")] = "observation",
 ) -> None:
     """Natural and worst-case returns of many agents grouped by method, median agent (median
     worst-case return) marked, as robust-RL papers report them."""
+    from .attacks.base import TARGETS
     from .io.checkpoint import atomic_write_text
     from .results.compare import markdown_table, read_agent, rich_table
 
-    rows = [read_agent(d) for d in run_dirs]
+    if target not in TARGETS:
+        raise UnknownNameError("attack target", target, list(TARGETS))
+    rows = [read_agent(d, target) for d in run_dirs]
     console.print(rich_table(rows))
     if markdown is not None:
         atomic_write_text(markdown, markdown_table(rows) + "\n")

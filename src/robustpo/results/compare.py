@@ -16,11 +16,13 @@ from pathlib import Path
 from rich.table import Table
 
 from ..adversaries.base import method_class
+from ..attacks.base import OBSERVATION
 from ..config.sections import PPOConfig, TrainConfig
 from ..errors import CheckpointError, RobustpoError
 from ..io.rundir import read_run_config
 from ..training.presets import config_from_dict
 from .convergence import QUICK, convergence_flags, worst_label
+from .suite import RESULT_FILES
 
 DEFAULT_LAYOUT = (PPOConfig().num_envs, PPOConfig().rollout_steps)
 
@@ -34,7 +36,8 @@ class AgentRow:
         method: display name, e.g. ``"BAR-PPO"``, ``"CAR-PPO (no guidance)"``.
         env: Gymnasium id.
         seed: training seed.
-        eps: l_inf attack radius on normalised observations.
+        eps: the attack radius (normalised observation units, or half-ranges of the action
+            space for action attacks).
         natural: mean return without attack.
         attacks: mean return under each attack, in suite order.
         flags: learned attacks that did not converge, with the reason.
@@ -93,8 +96,9 @@ def method_name(cfg: TrainConfig) -> str:
     return name + (f" ({', '.join(tags)})" if tags else "")
 
 
-def read_agent(run_dir: Path) -> AgentRow:
-    """Read ``run_dir/config.yaml`` and ``run_dir/attack.json``.
+def read_agent(run_dir: Path, target: str = OBSERVATION) -> AgentRow:
+    """Read ``run_dir/config.yaml`` and the suite result of ``target``'s attacks
+    (``attack.json`` for observation attacks, ``attack-action.json`` for action attacks).
 
     Raises:
         CheckpointError: the directory is not a run, has no suite result yet, or the result
@@ -104,11 +108,11 @@ def read_agent(run_dir: Path) -> AgentRow:
         cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
     except RobustpoError as exc:
         raise CheckpointError(f"{run_dir}/config.yaml cannot be read: {exc}") from None
-    path = run_dir / "attack.json"
+    path = run_dir / RESULT_FILES[target]
+    command = f"robustpo attack {run_dir} --attacks all --target {target}"
     if not path.is_file():
-        raise CheckpointError(
-            f"{run_dir} has no attack.json: evaluate it first with "
-            f"`robustpo attack {run_dir} --attacks all`.")
+        raise CheckpointError(f"{run_dir} has no {path.name}: evaluate it first with "
+                              f"`{command}`.")
     try:
         data = json.loads(path.read_text())
         attacks = {name: float(r["mean"]) for name, r in data["attacks"].items()}
@@ -120,12 +124,11 @@ def read_agent(run_dir: Path) -> AgentRow:
                     if r.get("details", {}).get("seeds_disagree")}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
-            f"{path} is not a robustpo attack result ({exc!r}); rerun `robustpo attack "
-            f"{run_dir} --attacks all`.") from None
+            f"{path} is not a robustpo attack result ({exc!r}); rerun `{command}`.") from None
     if not attacks:
-        raise CheckpointError(f"{path} holds no attack; rerun with `--attacks all`.")
+        raise CheckpointError(f"{path} holds no attack; rerun `{command}`.")
     return AgentRow(run_dir, method_name(cfg), cfg.env, cfg.seed, eps, natural, attacks,
-                    convergence_flags(attacks, ci_low, disagree), protocol)
+                    convergence_flags(attacks, ci_low, disagree, target), protocol)
 
 
 def median_agent(rows: list[AgentRow]) -> AgentRow:
