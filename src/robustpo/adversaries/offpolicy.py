@@ -11,7 +11,7 @@ The defaults are TD3's (Fujimoto, van Hoof, Meger, ICML 2018, Algorithm 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ from .base import Method
 @dataclass
 class TD3Networks:
     """The learner's networks a method may use: the actor mu, the twin critics, their target
-    copies, and the action bounds ``(act_dim,)`` in action units."""
+    copies, the action bounds ``(act_dim,)`` in action units and their half-range."""
 
     actor: DeterministicActor
     critics: TwinQ
@@ -33,11 +33,10 @@ class TD3Networks:
     critics_target: TwinQ
     low: torch.Tensor
     high: torch.Tensor
+    half_range: torch.Tensor = field(init=False)  # the unit of noise scales and eps
 
-    @property
-    def half_range(self) -> torch.Tensor:
-        """Half of each action dimension's range, the unit of noise scales and eps."""
-        return (self.high - self.low) / 2
+    def __post_init__(self) -> None:
+        self.half_range = (self.high - self.low) / 2
 
 
 def smoothed_target_actions(actor: DeterministicActor, nets: TD3Networks, next_obs: torch.Tensor,

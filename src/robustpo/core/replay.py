@@ -48,9 +48,12 @@ class ReplayBuffer:
     def add(self, batch: Transitions) -> None:
         """Append ``n`` transitions (every field with ``n`` rows)."""
         n = batch.obs.shape[0]
-        rows = (self.position + torch.arange(n)) % self.capacity
+        if self.position + n <= self.capacity:
+            rows: slice | torch.Tensor = slice(self.position, self.position + n)
+        else:
+            rows = (self.position + torch.arange(n)) % self.capacity
         for name in FIELDS:
-            self.data[name][rows] = getattr(batch, name).to(torch.float32)
+            self.data[name][rows] = getattr(batch, name)
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 

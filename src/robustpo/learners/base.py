@@ -55,6 +55,15 @@ class EpisodeTracker:
                 "episode_length": sum(self.recent_lengths) / n}
 
 
+def method_generator(seed: int) -> torch.Generator:
+    """The training method's own random stream (a training adversary's random starts and
+    noise, a learned adversary's initialisation), derived from the run seed but separate from
+    the learner's, so that a method that reduces to its base algorithm (eps = 0, alpha = 0)
+    consumes the learner's stream exactly as the base algorithm does."""
+    return torch.Generator().manual_seed(
+        int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+
+
 class Learner(ABC):
     """Base class of the learners (module docstring).
 

@@ -31,7 +31,7 @@ from ..core.gae import compute_gae
 from ..core.normalization import RewardScaler
 from ..core.surrogate import value_loss, value_loss_and_grads
 from ..errors import CheckpointError, ConfigError, NonFiniteError
-from .base import EpisodeTracker, Learner
+from .base import EpisodeTracker, Learner, method_generator
 from .state import load_optimizer, optimizer_tensors, restore_simulators, simulator_state
 
 PPO_METRICS = ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
@@ -67,14 +67,6 @@ def _make_adam(agent: Agent, policy_lr: float, value_lr: float, eps: float
         return torch.optim.Adam(groups, eps=eps, fused=True)
     except RuntimeError:  # fused CPU Adam needs torch >= 2.4
         return torch.optim.Adam(groups, eps=eps, foreach=True)
-
-
-def adversary_generator(seed: int) -> torch.Generator:
-    """The training adversary's random stream, derived from the run seed but separate from
-    the learner's, so that a robust method at eps = 0 consumes the learner's stream exactly
-    as PPO does."""
-    return torch.Generator().manual_seed(
-        int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
 
 
 class PPOLearner(Learner):
@@ -117,7 +109,7 @@ class PPOLearner(Learner):
         self.optimizer = _make_adam(self.agent, p.policy_lr, p.value_lr, p.adam_eps)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         if adversary is None:
-            adversary = method(cfg.method, p, cfg.attack_eps, adversary_generator(cfg.seed))
+            adversary = method(cfg.method, p, cfg.attack_eps, method_generator(cfg.seed))
         self.adversary = adversary
         self.reward_scaler = RewardScaler(p.num_envs, p.gamma, p.reward_clip)
         # Copy i of the vector env is seeded with env_seed + i; deriving env_seed from the run

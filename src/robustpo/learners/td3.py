@@ -34,8 +34,7 @@ from ..core.nets import DeterministicActor, TwinQ
 from ..core.normalization import ObservationNormalizer
 from ..core.replay import ReplayBuffer, Transitions
 from ..errors import CheckpointError, ConfigError, NonFiniteError
-from .base import EpisodeTracker, Learner
-from .ppo import adversary_generator
+from .base import EpisodeTracker, Learner, method_generator
 from .state import load_optimizer, optimizer_tensors, restore_simulators, simulator_state
 
 TD3_METRICS = ["critic_loss", "actor_loss", "q_mean", "gradient_steps"]
@@ -106,7 +105,7 @@ class TD3Learner(Learner):
         self.critic_optimizer = make_adam(list(critics.parameters()), t.critic_lr)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.method = method or cls(cfg.method, t, cfg.attack_eps,
-                                    adversary_generator(cfg.seed))
+                                    method_generator(cfg.seed))
         self.method.build(self.nets)
         self.buffer = ReplayBuffer(t.buffer_size, obs_dim, act_dim)
         env_seed = int(np.random.SeedSequence(cfg.seed).generate_state(1)[0] >> 1)
@@ -147,7 +146,10 @@ class TD3Learner(Learner):
 
     def collect(self) -> Transitions:
         """One vector step: act, step the copies, store the transitions."""
-        obs = self.agent.normalize(self.raw_obs, update=True)
+        if self.cfg.td3.normalize_obs:
+            obs = self.agent.normalize(self.raw_obs, update=True)
+        else:  # the identity normaliser
+            obs = torch.as_tensor(np.asarray(self.raw_obs, dtype=np.float32))
         actions = self._actions(obs)
         raw_next, reward, terminated, truncated, info = self.envs.step(actions.numpy())
         if not (np.isfinite(reward).all() and np.isfinite(raw_next).all()):
