@@ -13,20 +13,26 @@ from robustpo.attacks import make_attack
 from robustpo.attacks.scan import SCREEN_SEED, ScanPlan, run_scan, side_by_side
 from robustpo.errors import UnknownNameError
 
+from .conftest import tensors_equal
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sb3-ppo-InvertedPendulum-v5.zip"
 
 
-def fake_scan(returns, seeds=2):
-    """A scan whose candidates are named models with known screened returns."""
-    plan = ScanPlan(1000, tuple({"lr": lr} for lr in returns[0]), seeds=seeds, screen_episodes=5)
+def fake_scan(returns, seeds=2, rungs=(1.0,), at_budget=None):
+    """A scan whose candidates are named models with known screened returns (``at_budget``:
+    ``{(lr, budget): return}`` for the rungs below the full budget)."""
+    plan = ScanPlan(1000, tuple({"lr": lr} for lr in returns[0]), seeds=seeds, screen_episodes=5,
+                    rungs=rungs)
     trained = []
 
     def evaluate(items):
         out = []
-        for config, seed in items:
-            trained.append((config["lr"], seed))
-            mean = returns[seed][config["lr"]]
-            out.append(((config["lr"], seed), mean, (mean - 10.0, mean + 10.0), [900.0, mean]))
+        for config, seed, budget in items:
+            trained.append((config["lr"], seed) if budget == 1.0 else (config["lr"], budget))
+            mean = returns[seed][config["lr"]] if budget == 1.0 else at_budget[
+                (config["lr"], budget)]
+            model = (config["lr"], seed) if budget == 1.0 else None
+            out.append((model, mean, (mean - 10.0, mean + 10.0), [900.0, mean]))
         return out
 
     return run_scan(plan, 0, evaluate), trained
@@ -40,7 +46,23 @@ def test_the_scan_keeps_the_lowest_screened_return():
     payload = scan.to_json()
     assert [c["screen_mean"] for c in payload["candidates"]] == [500.0, 300.0, 400.0, 305.0]
     assert payload["kept"] == {"config": {"lr": 3e-3}, "seed": 0, "screen_mean": 300.0,
-                               "screen_ci95": [290.0, 310.0], "training_curve": [900.0, 300.0]}
+                               "screen_ci95": [290.0, 310.0], "training_curve": [900.0, 300.0],
+                               "budget": 1.0}
+
+
+def test_successive_halving_trains_the_better_half_on_and_keeps_the_best_finished_one():
+    at_budget = {(1.0e-3, 0.5): 800.0, (2e-3, 0.5): 500.0, (3e-3, 0.5): 600.0,
+                 (4e-3, 0.5): 900.0, (5e-3, 0.5): 450.0}
+    final = {1e-3: 100.0, 2e-3: 400.0, 3e-3: 350.0, 4e-3: 50.0, 5e-3: 380.0}
+    scan, trained = fake_scan([final, {3e-3: 360.0}], rungs=(0.5, 1.0), at_budget=at_budget)
+    # rung 0.5: all five; the better three (rounded up) train on; then the kept one's 2nd seed
+    assert trained[:5] == [(lr, 0.5) for lr in (1e-3, 2e-3, 3e-3, 4e-3, 5e-3)]
+    assert trained[5:] == [(2e-3, 0), (3e-3, 0), (5e-3, 0), (3e-3, 1)]
+    assert scan.kept.model == (3e-3, 0)  # 4e-3 would have been lower, but it stopped at 0.5
+    budgets = [(c.config["lr"], c.budget) for c in scan.candidates]
+    assert budgets[:2] == [(1e-3, 0.5), (4e-3, 0.5)] and all(b == 1.0 for _, b in budgets[2:])
+    with pytest.raises(ValueError, match="rungs must increase to 1.0"):
+        ScanPlan(1000, ({},), rungs=(0.5, 0.25, 1.0))
 
 
 def test_a_second_seed_outside_the_first_ones_ci_is_reported_and_kept_if_lower():
@@ -111,3 +133,20 @@ def test_candidates_trained_side_by_side_equal_those_trained_in_turn(monkeypatch
         scans.append(attack.details["candidates"])
     assert scans[0] == scans[1]  # the same seeds give the same adversaries and screens
     assert len(list((tmp_path / "w2" / "sarl-paper-eps0.15").iterdir())) == 2  # one folder each
+
+
+@pytest.mark.slow
+def test_a_paused_candidate_resumes_to_the_adversary_trained_without_a_pause(tmp_path):
+    # Successive halving pauses candidates at a rung and resumes the survivors in another
+    # process: the result must be the adversary an uninterrupted training gives.
+    victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
+    attack = make_attack("sarl", protocol="paper")
+    whole, whole_curve = attack._adversary(victim, 0.15, 4 * 2048, {}, 0, tmp_path / "a",
+                                           False)
+    half, _ = attack._adversary(victim, 0.15, 4 * 2048, {}, 0, tmp_path / "b", False, 0.5)
+    assert not tensors_equal(half.tensors(), whole.tensors())
+    assert list((tmp_path / "b").rglob("paused.json"))
+    resumed, curve = attack._adversary(victim, 0.15, 4 * 2048, {}, 0, tmp_path / "b", False,
+                                       1.0)
+    assert tensors_equal(resumed.tensors(), whole.tensors()) and curve == whole_curve
+    assert not list((tmp_path / "b").rglob("paused.json"))

@@ -67,7 +67,8 @@ class AttackCache:
         directory = None if root is None else Path(root) / f"{name}-eps{eps:g}"
         return cls(directory, victim_fingerprint(agent), config)
 
-    def _record(self) -> dict[str, str]:
+    def record(self) -> dict[str, str]:
+        """The fingerprints ``{"victim", "config"}`` this cache is keyed by."""
         return {"victim": self.victim, "config": config_fingerprint(self.config)}
 
     def valid(self) -> bool:
@@ -79,7 +80,7 @@ class AttackCache:
         except (OSError, json.JSONDecodeError):
             return False
         return isinstance(saved, dict) and {k: saved.get(k) for k in ("victim", "config")} \
-            == self._record()
+            == self.record()
 
     def invalidate(self) -> None:
         """Forget the fingerprint before retraining (the models are then overwritten)."""
@@ -91,5 +92,5 @@ class AttackCache:
         """Record the fingerprints once every model is saved."""
         if self.directory is not None:
             atomic_write_text(self.directory / FINGERPRINT_FILE,
-                              json.dumps({**self._record(), "config_values": self.config},
+                              json.dumps({**self.record(), "config_values": self.config},
                                          indent=1, sort_keys=True))

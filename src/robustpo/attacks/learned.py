@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,7 +19,7 @@ from ..core.envs import make_vector_env
 from ..core.perturb import pgd
 from ..errors import CheckpointError
 from ..evaluation.episodes import run_episodes
-from ..io.checkpoint import atomic_write_text
+from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
 from .base import ActionAttack, Attack, ObservationAttack, action_ball, register
@@ -94,6 +96,11 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
             info = {"final_obs": final, "_final_obs": info["_final_obs"]}
         return self._obs.copy(), -reward, terminated, truncated, info
 
+    def set_observations(self, obs: np.ndarray) -> None:
+        """Set the current (normalised) observations, once a learner restored the task's
+        simulator states from a checkpoint that saved them."""
+        self._obs = np.array(obs, dtype=np.float32)
+
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Forwarded to the task's copies (simulator state for checkpoints)."""
         return self.task.call(name, *args, **kwargs)
@@ -108,17 +115,19 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
 
 
 CURVE_FILE = "training_curve.json"
+PAUSED_FILE = "paused"  # a candidate's training state between successive-halving rungs
 CURVE_POINTS = 8
 
 
-def training_curve(returns: list[float | None], points: int = CURVE_POINTS
-                   ) -> list[float | None]:
+def training_curve(returns: list[float | None], points: int = CURVE_POINTS,
+                   total: int | None = None) -> list[float | None]:
     """The victim's mean return over the adversary's recent training episodes (stochastic
-    adversary, last 20 episodes) at the end of each ``1/points`` of training; None where no
-    episode had ended. Recorded so that early stopping of a scan can be judged against the
-    full scan."""
-    n = len(returns)
-    return [returns[(k * n) // points - 1] for k in range(1, points + 1)] if n else []
+    adversary, last 20 episodes) at the end of each ``1/points`` of ``total`` iterations
+    (default: ``len(returns)``), as far as ``returns`` goes; None where no episode had
+    ended. Recorded so that early stopping of a scan can be judged against the full scan."""
+    n = len(returns) if total is None else total
+    ends = [(k * n) // points for k in range(1, points + 1)]
+    return [returns[end - 1] for end in ends if 0 < end <= len(returns)]
 
 
 def load_curve(directory: Path) -> list[float | None]:
@@ -162,46 +171,48 @@ class LearnedAttack(Attack):
         """Run the protocol's scan (loading cached adversaries where it can) and attack with
         the kept adversary; ``details`` records every candidate."""
         plan = self.plan
-        root = None if self.cache_dir is None else Path(self.cache_dir)
+        with tempfile.TemporaryDirectory() as tmp:  # paused candidates when nothing is kept
+            root = Path(self.cache_dir) if self.cache_dir is not None else Path(tmp)
 
-        def evaluate(items: list[tuple[dict[str, Any], int]]) -> list[Evaluated]:
-            if self.workers <= 1 or len(items) <= 1:
-                return [self._candidate(agent, eps, plan, root, c, s, True) for c, s in items]
-            return self._side_by_side(agent, eps, plan, root, items)
+            def evaluate(items: list[tuple[dict[str, Any], int, float]]) -> list[Evaluated]:
+                if self.workers <= 1 or len(items) <= 1:
+                    return [self._candidate(agent, eps, plan, root, item, True)
+                            for item in items]
+                return self._side_by_side(agent, eps, plan, root, items)
 
-        scan = run_scan(plan, self.seed, evaluate)
+            scan = run_scan(plan, self.seed, evaluate)
         self.adversary = scan.kept.model
         self.details = {"protocol": self.protocol, "steps": plan.steps, **scan.to_json()}
 
-    def _side_by_side(self, agent: Agent, eps: float, plan: ScanPlan, root: Path | None,
-                      items: list[tuple[dict[str, Any], int]]) -> list[Evaluated]:
+    def _side_by_side(self, agent: Agent, eps: float, plan: ScanPlan, root: Path,
+                      items: list[tuple[dict[str, Any], int, float]]) -> list[Evaluated]:
         """Candidates trained and screened in forked processes, one per core
         (:func:`~robustpo.attacks.scan.side_by_side`); each saves its adversary (safetensors)
         and hands back where, not the model."""
-        with tempfile.TemporaryDirectory() as tmp:
-            base = root or Path(tmp)
+        def work(item: tuple[dict[str, Any], int, float]) -> tuple[str | None, Any, Any, Any]:
+            model, mean, ci, curve = self._candidate(agent, eps, plan, root, item, False)
+            config, seed, _ = item
+            directory = self._cache(agent, eps, plan.steps, config, seed, root).directory
+            return None if model is None else str(directory), mean, ci, curve
 
-            def work(item: tuple[dict[str, Any], int]) -> tuple[str, Any, Any, Any]:
-                config, seed = item
-                _, mean, ci, curve = self._candidate(agent, eps, plan, base, config, seed,
-                                                     False)
-                directory = self._cache(agent, eps, plan.steps, config, seed, base).directory
-                return str(directory), mean, ci, curve
+        done = side_by_side(work, items, self.workers)
+        return [(None if directory is None else load_agent(directory), mean, ci, curve)
+                for directory, mean, ci, curve in done]
 
-            done = side_by_side(work, items, self.workers)
-            return [(load_agent(directory), mean, ci, curve)
-                    for directory, mean, ci, curve in done]
-
-    def _candidate(self, agent: Agent, eps: float, plan: ScanPlan, root: Path | None,
-                   config: dict[str, Any], seed: int, progress: bool) -> Evaluated:
-        """Train (or load) one candidate and screen it when the plan screens."""
-        adversary, curve = self._adversary(agent, eps, plan.steps, config, seed, root, progress)
+    def _candidate(self, agent: Agent, eps: float, plan: ScanPlan, root: Path,
+                   item: tuple[dict[str, Any], int, float], progress: bool) -> Evaluated:
+        """Train (or load, or resume) one candidate to its budget and screen it when the plan
+        screens; below the full budget the model handed back is None (nothing keeps it)."""
+        config, seed, budget = item
+        adversary, curve = self._adversary(agent, eps, plan.steps, config, seed, root, progress,
+                                           budget)
+        model = adversary if budget == 1.0 else None
         if plan.screen_episodes == 0:
-            return adversary, None, None, curve
+            return model, None, None, curve
         fixed = type(self)(self.seed)
         fixed.adversary, fixed.prepare = adversary, lambda *_: None
         stats = run_episodes(agent, fixed, eps, plan.screen_episodes, seed=SCREEN_SEED).stats
-        return adversary, stats.mean, stats.ci95, curve
+        return model, stats.mean, stats.ci95, curve
 
     def _cache(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
                seed: int, root: Path | None) -> AttackCache:
@@ -214,10 +225,13 @@ class LearnedAttack(Attack):
         return cache
 
     def _adversary(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
-                   seed: int, root: Path | None, progress: bool = True
+                   seed: int, root: Path | None, progress: bool = True, budget: float = 1.0
                    ) -> tuple[Agent, list[float | None]]:
-        """The cached adversary of one configuration and seed, or a newly trained one, with
-        its training curve (:func:`training_curve`; empty for a cache that predates it)."""
+        """The adversary of one configuration and seed trained to the fraction ``budget`` of
+        its ``steps``: the cached one at the full budget, else trained, resuming a paused
+        training (:data:`PAUSED_FILE`) where there is one; with its training curve
+        (:func:`training_curve`; empty for a cache that predates it). A paused training is
+        saved below the full budget, the finished adversary at it."""
         cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
         cache = self._cache(agent, eps, steps, overrides, seed, root)
         if cache.valid():
@@ -227,26 +241,49 @@ class LearnedAttack(Attack):
                 pass  # a corrupt cache is retrained below
         cache.invalidate()
         learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs))
-        returns: list[float | None] = []
+        paused = None if cache.directory is None else cache.directory / PAUSED_FILE
+        returns = self._resume(learner, paused, cache)
+        target = math.ceil(budget * learner.total_iterations)
         try:
             with Progress(transient=True, disable=not progress) as bar:
                 task = bar.add_task(f"training {self.name} adversary, eps {eps:g}",
                                     total=learner.total_iterations)
-                while learner.iteration < learner.total_iterations:
+                while learner.iteration < target:
                     learner.step()
                     recent = learner.episodes.recent_returns
                     returns.append(-sum(recent) / len(recent) if recent else None)
                     bar.update(task, completed=learner.iteration)
+            if paused is not None and target < learner.total_iterations:
+                save_checkpoint(paused, learner.state_tensors(), {
+                    **learner.state_meta(), "returns": returns, "fingerprint": cache.record()})
         finally:
             learner.close()
-        adversary = learner.agent
+        adversary = copy.deepcopy(learner.agent)
         adversary.obs_normalizer.frozen = True
-        curve = training_curve(returns)
-        if cache.directory is not None:
+        curve = training_curve(returns, total=learner.total_iterations)
+        if target == learner.total_iterations and cache.directory is not None:
             adversary.save(cache.directory)
             atomic_write_text(cache.directory / CURVE_FILE, json.dumps(curve))
             cache.seal()
+            for file in cache.directory.glob(f"{PAUSED_FILE}.*"):
+                file.unlink()
         return adversary, curve
+
+    @staticmethod
+    def _resume(learner: PPOLearner, paused: Path | None, cache: AttackCache
+                ) -> list[float | None]:
+        """Restore a paused training of this victim and configuration into ``learner``;
+        its training returns so far (empty when there is none to resume)."""
+        if paused is None or not paused.with_suffix(".json").is_file():
+            return []
+        try:
+            tensors, meta = load_checkpoint(paused.with_suffix(".json"))
+            if meta.get("fingerprint") != cache.record():
+                return []
+            learner.restore(tensors, meta, str(paused))
+            return list(meta["returns"])
+        except (CheckpointError, KeyError):
+            return []  # a corrupt or foreign pause starts over
 
     def adversary_actions(self, obs: torch.Tensor) -> np.ndarray:
         """The trained adversary's deterministic actions for normalised observations."""

@@ -82,29 +82,42 @@ class ScanPlan:
             converged search).
         screen_episodes: episodes each candidate is screened on (0: no screening, only
             possible with a single candidate).
+        rungs: successive halving (Jamieson and Talwalkar 2016; Li et al. 2018, Hyperband):
+            the fractions of ``steps`` at which the surviving configurations are screened;
+            after each rung but the last, the better half (rounded up) of them trains on.
+            ``(1.0,)``: every configuration trains to the full budget. Each configuration
+            keeps its full-budget schedule (its learning rate anneals over ``steps``); a
+            paused one resumes exactly where it stopped.
     """
 
     steps: int
     configs: tuple[dict[str, Any], ...] = ({},)
     seeds: int = 1
     screen_episodes: int = 10
+    rungs: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
         if self.screen_episodes == 0 and (len(self.configs) > 1 or self.seeds > 1):
             raise ValueError("a scan of several candidates needs screening episodes")
+        if (not self.rungs or self.rungs[-1] != 1.0
+                or any(not 0 < a < b for a, b in zip(self.rungs, self.rungs[1:]))):
+            raise ValueError(f"rungs must increase to 1.0, got {self.rungs}")
 
 
 @dataclass
 class Candidate:
     """One trained candidate: its configuration, seed, screened return (mean and 95% CI
-    over the screening episodes; None when the plan does not screen) and training curve (the
-    victim's return during the adversary's training at the end of each eighth of it)."""
+    over the screening episodes; None when the plan does not screen) at the fraction of the
+    budget it reached (``budget``: below 1.0 when successive halving stopped it), and training
+    curve (the victim's return during the adversary's training at the end of each eighth of
+    the full budget, as far as it got)."""
 
     config: dict[str, Any]
     seed: int
     screen_mean: float | None = None
     screen_ci95: tuple[float, float] | None = None
     training_curve: list[float | None] = field(default_factory=list)
+    budget: float = 1.0
     model: Any = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -121,8 +134,9 @@ class ScanResult:
     """Every candidate and the kept one (the lowest screened return).
 
     Attributes:
-        candidates: in training order: the configurations with the first seed, then the
-            kept configuration's further seeds.
+        candidates: the configurations with the first seed (those successive halving
+            stopped first, then those trained to the full budget), then the kept
+            configuration's further seeds.
         kept: the candidate whose model attacks.
         seeds_disagree: a further seed of the kept configuration screened outside the first
             seed's 95% CI (the search has not converged).
@@ -143,33 +157,44 @@ Evaluated = tuple[Any, float | None, tuple[float, float] | None, list[float | No
 
 def run_scan(
     plan: ScanPlan, seed: int,
-    evaluate: Callable[[list[tuple[dict[str, Any], int]]], list[Evaluated]],
+    evaluate: Callable[[list[tuple[dict[str, Any], int, float]]], list[Evaluated]],
 ) -> ScanResult:
-    """Train and screen every configuration of ``plan``, then the kept one's further seeds.
+    """Train and screen every configuration of ``plan`` (by successive halving over
+    ``plan.rungs``), then the kept one's further seeds.
 
     Args:
         plan: the protocol's plan.
         seed: the first training seed; further seeds are ``seed + 1, seed + 2, ...``.
-        evaluate: ``[(config, seed), ...] -> [(model, screen mean, screen 95% CI, training
-            curve), ...]``: trains (or loads) and screens candidates, in any order of work
-            (side by side, one per core), returning them in the order given; the screen is
-            None when the plan does not screen.
+        evaluate: ``[(config, seed, budget), ...] -> [(model, screen mean, screen 95% CI,
+            training curve), ...]``: trains (or loads, or resumes) candidates up to the
+            fraction ``budget`` of their steps and screens them, in any order of work (side
+            by side, one per core), returning them in the order given; the model may be None
+            below the full budget, the screen is None when the plan does not screen.
 
     Returns:
-        The scan; ``kept`` has the lowest screened return among all candidates.
+        The scan; ``kept`` has the lowest screened return among the candidates trained to
+        the full budget.
     """
-    def candidates(items: list[tuple[dict[str, Any], int]]) -> list[Candidate]:
-        return [Candidate(dict(config), s, mean, ci, list(curve), model)
-                for (config, s), (model, mean, ci, curve)
+    def candidates(items: list[tuple[dict[str, Any], int, float]]) -> list[Candidate]:
+        return [Candidate(dict(config), s, mean, ci, list(curve), budget, model)
+                for (config, s, budget), (model, mean, ci, curve)
                 in zip(items, evaluate(items), strict=True)]
 
     def rank(c: Candidate) -> float:
         return 0.0 if c.screen_mean is None else c.screen_mean
 
-    first = candidates([(config, seed) for config in plan.configs])
-    best = min(first, key=rank)
-    more = candidates([(best.config, seed + k) for k in range(1, plan.seeds)])
+    alive, stopped = list(plan.configs), []
+    for k, budget in enumerate(plan.rungs):
+        rung = candidates([(config, seed, budget) for config in alive])
+        if k == len(plan.rungs) - 1:
+            break
+        ranked = sorted(rung, key=rank)
+        survivors = {id(c) for c in ranked[: (len(ranked) + 1) // 2]}
+        stopped += [c for c in ranked if id(c) not in survivors]
+        alive = [c.config for c in rung if id(c) in survivors]
+    best = min(rung, key=rank)
+    more = candidates([(best.config, seed + k, 1.0) for k in range(1, plan.seeds)])
     kept = min([best, *more], key=rank)
     disagree = best.screen_ci95 is not None and any(
         not best.screen_ci95[0] <= c.screen_mean <= best.screen_ci95[1] for c in more)
-    return ScanResult([*first, *more], kept, disagree)
+    return ScanResult([*stopped, *rung, *more], kept, disagree)

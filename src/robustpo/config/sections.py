@@ -23,10 +23,10 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from ..core.envs import VECTOR_MODES
 from ..errors import ConfigError
 
 INNER_SOLVERS = ("sgld", "pgd")
-VECTOR_MODES = ("thread", "sync", "async", "envpool")
 
 
 def setting(default: Any, doc: str) -> Any:

@@ -334,6 +334,10 @@ class PPOLearner(Learner):
             self.iteration, self.global_step = int(meta["iteration"]), int(meta["global_step"])
             if restore_simulators(self.envs, tensors, meta["env_states"]):
                 self.raw_obs = tensors["raw_obs"].numpy().astype(self.raw_obs.dtype)
+                # An MDP that keeps its own current observations (a learned adversary's,
+                # robustpo.attacks.learned) is handed them back.
+                if hasattr(self.envs, "set_observations"):
+                    self.envs.set_observations(self.raw_obs)
             else:  # not a MuJoCo task: start fresh episodes
                 episodes.episode_return[:] = 0.0
                 episodes.episode_length[:] = 0
