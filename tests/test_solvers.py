@@ -8,7 +8,8 @@ from hypothesis.extra.numpy import arrays
 
 from robustpo.agents.agent import Agent, gaussian_agent
 from robustpo.attacks import make_attack
-from robustpo.core.objectives import PolicyKL
+from robustpo.core.nets import GaussianActor
+from robustpo.core.objectives import ActionAlong, PolicyKL
 from robustpo.core.perturb import check_in_ball, fgsm, pgd, sgld
 
 
@@ -103,3 +104,12 @@ def test_pgd_random_start_stays_in_its_smaller_ball(eps, fraction, seed):
                generator=torch.Generator().manual_seed(seed), start_radius=fraction * eps)
     # a zero gradient has sign 0: the result is the random start itself
     assert (flat - clean).abs().max() <= fraction * eps + 1e-6
+
+
+def test_the_closed_form_action_direction_gradient_equals_autograd():
+    torch.manual_seed(3)
+    actor = GaussianActor(5, 2, [16, 16])
+    x, d = torch.randn(7, 5), torch.randn(7, 2)
+    x_grad = x.clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad(ActionAlong(actor, d)(x_grad).sum(), x_grad)
+    assert torch.allclose(ActionAlong(actor, d).gradient(x), auto, atol=1e-6)

@@ -16,6 +16,7 @@ from rich.progress import Progress
 
 from ..agents.agent import load_agent
 from ..core.envs import make_vector_env
+from ..core.objectives import ActionAlong
 from ..core.perturb import pgd
 from ..errors import CheckpointError
 from ..evaluation.episodes import run_episodes
@@ -346,8 +347,7 @@ def push_action_along(
     Returns:
         Perturbed observations inside the ball.
     """
-    d = direction.detach()
-    return pgd(lambda x: (victim.actor(x) * d).sum(-1), obs, eps, steps, random_start=False)
+    return pgd(ActionAlong(victim.actor, direction), obs, eps, steps, random_start=False)
 
 
 class DirectorVectorEnv(AdversaryVectorEnv):

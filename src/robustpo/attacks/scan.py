@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from ..core.envs import set_simulator_threads
+
 SCREEN_SEED = 100_000  # screening episodes start here: never among the evaluation's seeds
 WORKERS = os.cpu_count() or 1  # candidates trained side by side, one per core
 
@@ -35,8 +37,8 @@ def _run_work(item: Any) -> Any:
 def side_by_side(work: Callable[[Item], Out], items: list[Item], workers: int = WORKERS,
                  done: Callable[[int], None] | None = None) -> list[Out]:
     """``[work(item) for item in items]``, computed in up to ``workers`` forked processes
-    (one torch thread each), in order; ``done(n)`` is called as the first n results are in
-    (a progress display).
+    (one torch thread and one simulator thread each), in order; ``done(n)`` is called as the
+    first n results are in (a progress display).
 
     The workers inherit ``work`` and everything it refers to (the victim agent) by fork; only
     the items and the results cross the pipe, so both must be picklable and small (return
@@ -55,6 +57,7 @@ def side_by_side(work: Callable[[Item], Out], items: list[Item], workers: int = 
 
     def one(item: Item) -> Out:
         torch.set_num_threads(1)
+        set_simulator_threads(1)  # the workers already use every core
         return work(item)
 
     _WORK = one

@@ -60,6 +60,15 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
 
 
 VECTOR_MODES = ("thread", "sync", "async", "envpool")
+_SIMULATOR_THREADS = 2  # threads of a ``thread`` vector env
+
+
+def set_simulator_threads(threads: int) -> None:
+    """Threads that ``thread`` vector environments created from now on step their copies in
+    (2 by default; 1 in processes that already share the cores with others, such as a scan's
+    workers). Trajectories do not depend on it."""
+    global _SIMULATOR_THREADS
+    _SIMULATOR_THREADS = int(threads)
 
 
 def make_vector_env(
@@ -71,7 +80,8 @@ def make_vector_env(
     observation is in ``info["final_obs"][i]`` where ``info["_final_obs"][i]`` is true (needed
     to bootstrap truncated episodes).
 
-    Modes: ``thread`` (:class:`ThreadedVectorEnv`, two threads, the default), ``sync``
+    Modes: ``thread`` (:class:`ThreadedVectorEnv`, two threads unless
+    :func:`set_simulator_threads` says otherwise; the default), ``sync``
     (Gymnasium's SyncVectorEnv) and ``async`` (Gymnasium's AsyncVectorEnv, a process per copy)
     give identical trajectories for the same seed. ``envpool`` (:class:`EnvpoolVectorEnv`, the
     optional C++ backend) simulates the same tasks with its own random initial states.
@@ -87,7 +97,7 @@ def make_vector_env(
         return EnvpoolVectorEnv(env_id, num_envs)
     fns = [env_fn] * num_envs
     if mode == "thread":
-        return ThreadedVectorEnv(fns)
+        return ThreadedVectorEnv(fns, _SIMULATOR_THREADS)
     kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
     if mode == "async":
         return gym.vector.AsyncVectorEnv(fns, **kwargs)

@@ -76,6 +76,31 @@ class SurrogateLoss:
         return self.actor.mean_net.input_gradient(s.cache, s.mean_grad(1.0))
 
 
+class ActionAlong:
+    """Per-sample ``<mu(s'), d>``: how far the policy's action moves along a direction ``d``
+    (PA-AD's actor, Sun et al. ICLR 2022). A Gaussian actor gets the closed-form
+    :meth:`gradient` ``J(s')^T d``; any other actor autograd.
+
+    Args:
+        actor: the policy (``forward`` gives the deterministic action); direction: ``(B,
+            act_dim)``.
+    """
+
+    def __init__(self, actor: nn.Module, direction: torch.Tensor) -> None:
+        self.actor, self.direction = actor, direction.detach()
+        if isinstance(actor, GaussianActor):
+            self.gradient = self._closed_form_gradient
+
+    def __call__(self, perturbed: torch.Tensor) -> torch.Tensor:
+        return (self.actor(perturbed) * self.direction).sum(-1)
+
+    @torch.no_grad()
+    def _closed_form_gradient(self, perturbed: torch.Tensor) -> torch.Tensor:
+        """``J(s'_i)^T d_i``, ``(B, obs_dim)``."""
+        _, cache = self.actor.mean_net.forward_cached(perturbed)
+        return self.actor.mean_net.input_gradient(cache, self.direction)
+
+
 def negative_value(critic: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``-V(s')``: maximising it finds states the critic values least (the Critic attack)."""
 
