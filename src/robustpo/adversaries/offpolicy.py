@@ -4,15 +4,18 @@ PR-/NR-MDP adversaries, OA-TD3's adversary-aware critic).
 A method of this family changes one or more of three things of the TD3 learner
 (:mod:`robustpo.learners.td3`): the action executed while exploring
 (:meth:`OffPolicyMethod.explore`), the critics' target (:meth:`OffPolicyMethod.target`) and
-the actor's loss (:meth:`OffPolicyMethod.actor_loss`); it may own networks and optimisers of
-its own (:meth:`OffPolicyMethod.after_actor_update`, :meth:`OffPolicyMethod.state_tensors`).
-The defaults are TD3's (Fujimoto, van Hoof, Meger, ICML 2018, Algorithm 1).
+the actor's gradient (:meth:`OffPolicyMethod.actor_loss`, or
+:meth:`OffPolicyMethod.actor_gradients` for a gradient that is not one loss's); it may own
+networks and optimisers (:meth:`OffPolicyMethod.build`, :meth:`OffPolicyMethod.after_critic_update`,
+:meth:`OffPolicyMethod.after_actor_update`, :meth:`OffPolicyMethod.state_tensors`), and add
+modules to the agent. The defaults are TD3's (Fujimoto, van Hoof, Meger, ICML 2018,
+Algorithm 1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +23,9 @@ from ..config.sections import MethodConfig, TD3Config
 from ..core.nets import DeterministicActor, TwinQ
 from ..core.replay import Transitions
 from .base import Method
+
+if TYPE_CHECKING:
+    from ..agents.agent import Agent
 
 
 @dataclass
@@ -64,8 +70,9 @@ class OffPolicyMethod(Method):
                  generator: torch.Generator) -> None:
         self.cfg, self.td3, self.attack_eps, self.generator = cfg, td3, attack_eps, generator
 
-    def build(self, nets: TD3Networks) -> None:
-        """Create the method's own networks once the learner's exist (TD3: none)."""
+    def build(self, nets: TD3Networks, agent: Agent) -> None:
+        """Create the method's own networks once the learner's exist (TD3: none); modules
+        added to ``agent.modules`` are saved with the agent."""
 
     def explore(self, obs: torch.Tensor, actions: torch.Tensor, nets: TD3Networks
                 ) -> torch.Tensor:
@@ -87,6 +94,16 @@ class OffPolicyMethod(Method):
         """The actor's loss on normalised observations ``(B, obs_dim)``: TD3's
         ``-mean Q_1(s, mu(s))``."""
         return -nets.critics.q1(obs, nets.actor(obs)).mean()
+
+    def actor_gradients(self, nets: TD3Networks, obs: torch.Tensor
+                        ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The actor's loss and its gradient in the order of ``actor.parameters()``: by
+        default autograd's of :meth:`actor_loss` (no gradient reaches the critics)."""
+        loss = self.actor_loss(nets, obs)
+        return loss, list(torch.autograd.grad(loss, list(nets.actor.parameters())))
+
+    def after_critic_update(self, nets: TD3Networks, batch: Transitions) -> None:
+        """Called after each critic update (a method's own critics learn here)."""
 
     def after_actor_update(self, nets: TD3Networks, batch: Transitions) -> None:
         """Called after each delayed actor update (a learned adversary's own update)."""

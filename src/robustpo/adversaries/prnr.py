@@ -27,15 +27,19 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from ..config.sections import MethodConfig, check_positive, setting
 from ..core.nets import DeterministicActor
+from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.replay import Transitions
 from ..errors import ConfigError
 from .base import register
+
+if TYPE_CHECKING:
+    from ..agents.agent import Agent
 from .offpolicy import OffPolicyMethod, TD3Networks, smoothed_target_actions
 
 
@@ -68,7 +72,7 @@ class ActionAdversaryMethod(OffPolicyMethod, ABC):
         alpha = getattr(cfg, "alpha", 0.1)
         return [] if alpha == 0.1 else [f"alpha {alpha:g}"]
 
-    def build(self, nets: TD3Networks) -> None:
+    def build(self, nets: TD3Networks, agent: Agent) -> None:
         actor = nets.actor
         seed = int(torch.randint(2**31 - 1, (1,), generator=self.generator))
         with torch.random.fork_rng():  # the agent's initialisation stays TD3's
@@ -76,7 +80,7 @@ class ActionAdversaryMethod(OffPolicyMethod, ABC):
             self.adversary = DeterministicActor(actor.obs_dim, actor.act_dim, actor.hidden,
                                                 nets.low.tolist(), nets.high.tolist())
         self.adversary_target = copy.deepcopy(self.adversary).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.adversary.parameters(), lr=self.cfg.adversary_lr)
+        self.optimizer = adam(self.adversary.parameters(), lr=self.cfg.adversary_lr)
         self.actor_updates = 0
         self.losses: list[torch.Tensor] = []
 
@@ -107,8 +111,7 @@ class ActionAdversaryMethod(OffPolicyMethod, ABC):
         out = {f"adversary.{k}": v for k, v in self.adversary.state_dict().items()}
         out.update({f"adversary_target.{k}": v
                     for k, v in self.adversary_target.state_dict().items()})
-        for pid, state in self.optimizer.state_dict()["state"].items():
-            out.update({f"optim.{pid}.{k}": torch.as_tensor(v) for k, v in state.items()})
+        out.update(optimizer_tensors(self.optimizer, "optim."))
         out["actor_updates"] = torch.tensor(self.actor_updates)
         return out
 
@@ -117,13 +120,7 @@ class ActionAdversaryMethod(OffPolicyMethod, ABC):
                                ("adversary_target.", self.adversary_target)):
             module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
                                     if k.startswith(prefix)})
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                pid, _, name = key[len("optim."):].partition(".")
-                state.setdefault(int(pid), {})[name] = value
-        groups = self.optimizer.state_dict()["param_groups"]
-        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        load_optimizer(self.optimizer, tensors, "optim.")
         self.actor_updates = int(tensors["actor_updates"])
 
 

@@ -234,8 +234,12 @@ class TwinQ(nn.Module):
             self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """Both critics' values, shape ``(2, batch)``."""
-        x = torch.cat([obs, action], -1).expand(2, -1, -1)
+        """Both critics' values ``(2, batch)`` at actions ``(batch, act_dim)``, or each critic
+        at its own actions ``(2, batch, act_dim)``."""
+        if action.dim() == 3:
+            x = torch.cat([obs.expand(2, -1, -1), action], -1)
+        else:
+            x = torch.cat([obs, action], -1).expand(2, -1, -1)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b, x, w)

@@ -29,10 +29,11 @@ from ..config.sections import TrainConfig
 from ..core.envs import make_vector_env
 from ..core.gae import compute_gae
 from ..core.normalization import RewardScaler
+from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.surrogate import value_loss, value_loss_and_grads
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .base import EpisodeTracker, Learner, method_generator
-from .state import load_optimizer, optimizer_tensors, restore_simulators, simulator_state
+from .state import restore_simulators, simulator_state
 
 PPO_METRICS = ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                "policy_lr", "policy_std"]
@@ -59,14 +60,8 @@ class Rollout:
 
 def _make_adam(agent: Agent, policy_lr: float, value_lr: float, eps: float
                ) -> torch.optim.Adam:
-    groups = [
-        {"params": list(agent.actor.parameters()), "lr": policy_lr},
-        {"params": list(agent.critic.parameters()), "lr": value_lr},
-    ]
-    try:
-        return torch.optim.Adam(groups, eps=eps, fused=True)
-    except RuntimeError:  # fused CPU Adam needs torch >= 2.4
-        return torch.optim.Adam(groups, eps=eps, foreach=True)
+    return adam([{"params": list(agent.actor.parameters()), "lr": policy_lr},
+                 {"params": list(agent.critic.parameters()), "lr": value_lr}], eps=eps)
 
 
 class PPOLearner(Learner):
@@ -317,7 +312,7 @@ class PPOLearner(Learner):
         """
         try:
             self.agent.load_tensors(tensors, source)
-            load_optimizer(self.optimizer, tensors, meta["optimizer_param_groups"], "optim.")
+            load_optimizer(self.optimizer, tensors, "optim.", meta["optimizer_param_groups"])
             self.generator.set_state(tensors["rng.torch"])
             if "rng.adversary" in tensors:  # checkpoints of runs before robust training lack it
                 self.adversary.generator.set_state(tensors["rng.adversary"])

@@ -1,5 +1,4 @@
-"""Pieces of a learner's exact training state that every learner saves the same way: Adam
-moments and the simulators' states."""
+"""The simulators' states, which every learner saves and restores the same way."""
 
 from __future__ import annotations
 
@@ -7,28 +6,6 @@ from typing import Any
 
 import gymnasium as gym
 import torch
-
-
-def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
-    """Every per-parameter state tensor of ``optimizer`` as ``<prefix><param id>.<name>``."""
-    return {f"{prefix}{pid}.{key}": torch.as_tensor(value)
-            for pid, state in optimizer.state_dict()["state"].items()
-            for key, value in state.items()}
-
-
-def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                   groups: list[dict[str, Any]], prefix: str) -> None:
-    """Load :func:`optimizer_tensors`' output and the saved ``param_groups``.
-
-    Raises:
-        ValueError / KeyError: the state does not fit the optimiser's parameters.
-    """
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith(prefix):
-            pid, _, name = key[len(prefix):].partition(".")
-            state.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 def simulator_state(envs: gym.vector.VectorEnv

@@ -32,21 +32,14 @@ from ..config.sections import TrainConfig
 from ..core.envs import make_vector_env
 from ..core.nets import DeterministicActor, TwinQ
 from ..core.normalization import ObservationNormalizer
+from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.replay import ReplayBuffer, Transitions
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .base import EpisodeTracker, Learner, method_generator
-from .state import load_optimizer, optimizer_tensors, restore_simulators, simulator_state
+from .state import restore_simulators, simulator_state
 
 TD3_METRICS = ["critic_loss", "actor_loss", "q_mean", "gradient_steps"]
 NO_CLIP = float(np.finfo(np.float32).max)  # the normaliser's bound when it does not normalise
-
-
-def make_adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
-    """Adam with the fused CPU kernel where the installed torch has it."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except RuntimeError:  # fused CPU Adam needs torch >= 2.4
-        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 def td3_agent(env_id: str, obs_dim: int, act_dim: int, action_low: np.ndarray,
@@ -101,12 +94,12 @@ class TD3Learner(Learner):
             copy.deepcopy(critics).requires_grad_(False),
             torch.as_tensor(act_space.low, dtype=torch.float32),
             torch.as_tensor(act_space.high, dtype=torch.float32))
-        self.actor_optimizer = make_adam(list(actor.parameters()), t.actor_lr)
-        self.critic_optimizer = make_adam(list(critics.parameters()), t.critic_lr)
+        self.actor_optimizer = adam(actor.parameters(), lr=t.actor_lr)
+        self.critic_optimizer = adam(critics.parameters(), lr=t.critic_lr)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.method = method or cls(cfg.method, t, cfg.attack_eps,
                                     method_generator(cfg.seed))
-        self.method.build(self.nets)
+        self.method.build(self.nets, self.agent)
         self.buffer = ReplayBuffer(t.buffer_size, obs_dim, act_dim)
         env_seed = int(np.random.SeedSequence(cfg.seed).generate_state(1)[0] >> 1)
         self.raw_obs, _ = self.envs.reset(seed=env_seed)
@@ -196,12 +189,13 @@ class TD3Learner(Learner):
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
+        self.method.after_critic_update(nets, batch)
         self.gradient_steps += 1
         actor_loss = None
         if self.gradient_steps % t.policy_delay == 0:
-            actor_loss = self.method.actor_loss(nets, batch.obs)
-            self.actor_optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward(inputs=list(nets.actor.parameters()))  # no critic grads
+            actor_loss, grads = self.method.actor_gradients(nets, batch.obs)
+            for param, grad in zip(nets.actor.parameters(), grads, strict=True):
+                param.grad = grad
             self.actor_optimizer.step()
             self.method.after_actor_update(nets, batch)
             with torch.no_grad():
@@ -287,10 +281,10 @@ class TD3Learner(Learner):
                 prefix = f"target.{name}."
                 module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
                                         if k.startswith(prefix)})
-            load_optimizer(self.actor_optimizer, tensors, meta["actor_param_groups"],
-                           "optim.actor.")
-            load_optimizer(self.critic_optimizer, tensors, meta["critic_param_groups"],
-                           "optim.critic.")
+            load_optimizer(self.actor_optimizer, tensors, "optim.actor.",
+                           meta["actor_param_groups"])
+            load_optimizer(self.critic_optimizer, tensors, "optim.critic.",
+                           meta["critic_param_groups"])
             self.buffer.restore(tensors)
             self.method.restore({k[len("method."):]: v for k, v in tensors.items()
                                  if k.startswith("method.")}, meta)

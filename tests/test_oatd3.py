@@ -1,0 +1,108 @@
+"""OA-TD3: the OA target never exceeds the unperturbed one, PGD stays in the action ball and
+the action space, gradient surgery's guarantees, the reductions to TD3, and exact resume."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robustpo.adversaries.oatd3 import surgery
+from robustpo.agents.agent import load_agent
+from robustpo.attacks import make_attack
+from robustpo.core.perturb import pgd
+from robustpo.io.checkpoint import load_checkpoint
+from robustpo.io.rundir import checkpoint_paths
+from robustpo.learners.td3 import TD3Learner
+from robustpo.results.suite import run_suite
+from robustpo.training.driver import train
+from robustpo.training.presets import config_from_dict, resolve_config
+
+from .conftest import tensors_equal
+from .test_td3 import TINY_TD3
+
+SETS = {**TINY_TD3, "learning_starts": 200}
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 40),
+       omega=st.floats(0.01, 0.99), conflict=st.booleans())
+def test_surgery_never_opposes_either_gradient_and_is_the_weighted_sum_without_conflict(
+        seed, n, omega, conflict):
+    gen = torch.Generator().manual_seed(seed)
+    g1, g2 = torch.randn(n, generator=gen, dtype=torch.float64), torch.randn(
+        n, generator=gen, dtype=torch.float64)
+    if (torch.dot(g1, g2) < 0) != conflict:
+        g2 = -g2
+    out = surgery(g1, g2, omega)
+    if torch.dot(g1, g2) < 0:
+        tol = 1e-9 * (g1.norm() * g2.norm() + 1)
+        assert torch.dot(out, g1) >= -tol and torch.dot(out, g2) >= -tol
+    else:
+        assert torch.equal(out, (1 - omega) * g1 + omega * g2)
+    assert torch.equal(surgery(g1, g2, 0.0), g1) and torch.equal(surgery(g1, g2, 1.0), g2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), eps=st.sampled_from([0.0, 0.05, 0.3, 2.0]))
+def test_pgd_over_actions_stays_in_the_ball_and_the_box(seed, eps):
+    gen = torch.Generator().manual_seed(seed)
+    low, high = torch.tensor([-1.0, -2.0, 0.0]), torch.tensor([1.0, 2.0, 3.0])
+    start = low + torch.rand(2, 16, 3, generator=gen) * (high - low)
+    radius = eps * (high - low) / 2
+    w = torch.randn(3, generator=gen)
+    out = pgd(lambda a: (a * w).sum(-1).sum(0), start, radius, 7, random_start=True,
+              generator=gen, box=(low, high))
+    assert ((out - start).abs() <= radius + 1e-6).all()
+    assert (out >= low).all() and (out <= high).all()
+
+
+def test_the_oa_target_never_exceeds_the_unperturbed_target():
+    cfg = resolve_config("oa-td3", "Hopper-v5", preset="defaults",
+                         overrides={**SETS, "eps": 0.3}, total_steps=1000)
+    learner = TD3Learner(cfg)
+    for _ in range(300):
+        learner.collect()
+    for _ in range(20):  # critics that are not at their initialisation
+        learner.gradient_step()
+    method, nets = learner.method, learner.nets
+    batch = learner.buffer.sample(256, torch.Generator().manual_seed(1))
+    method.target(nets, batch, torch.Generator().manual_seed(2))
+    oa = method.oa_target(nets, batch)
+    with torch.no_grad():
+        plain = batch.rewards + cfg.td3.gamma * batch.not_done * method.critics_target(
+            batch.next_obs, method.next_actions).min(0).values
+    assert (oa <= plain + 1e-6).all() and (oa < plain - 1e-4).float().mean() > 0.5
+    learner.close()
+
+
+@pytest.mark.parametrize("overrides", [{"eps": 0.0, "omega": 0.5}, {"eps": 0.2, "omega": 0.0}])
+def test_oa_td3_reduces_to_td3_bit_for_bit(tmp_path, overrides):
+    kwargs = dict(steps=800, seed=3, preset="defaults", progress=False)
+    td3 = train("td3", "Hopper-v5", out=tmp_path / "td3", overrides=SETS, **kwargs)
+    oa = train("oa-td3", "Hopper-v5", out=tmp_path / "oa", overrides={**SETS, **overrides},
+               **kwargs)
+    assert tensors_equal(td3.agent.tensors(),
+                         {k: v for k, v in oa.agent.tensors().items()
+                          if not k.startswith("q_adv.")})
+    assert set(oa.agent.modules) == {"actor", "q", "q_adv"}
+
+
+def test_oa_td3_learns_an_oa_critic_below_the_nominal_one_and_resumes_exactly(tmp_path):
+    sets = {**SETS, "eps": 0.5, "checkpoint_every": 4}
+    full = train("oa-td3", "Hopper-v5", steps=800, seed=2, preset="defaults", progress=False,
+                 out=tmp_path, overrides=sets)
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    header, last = rows[0].split(","), rows[-1].split(",")
+    values = dict(zip(header, last, strict=True))
+    assert float(values["oa_q_mean"]) < float(values["q_mean"])  # planning against eps
+    tensors, meta = load_checkpoint(checkpoint_paths(tmp_path)[0])
+    learner = TD3Learner(config_from_dict(meta["config"], "test"))
+    learner.restore(tensors, meta, "test")
+    while learner.iteration < learner.total_iterations:
+        learner.step()
+    assert tensors_equal(learner.agent.tensors(), full.agent.tensors())
+    learner.close()
+    attack = make_attack("min-oa-q", target="action")  # an OA agent is attacked with its own
+    suite = run_suite(load_agent(tmp_path), ["min-oa-q"], 0.2, episodes=2, target="action")
+    attack.prepare(load_agent(tmp_path), 0.2)
+    assert attack.details == {"q": "the victim's own OA critic"} and suite.attacks
