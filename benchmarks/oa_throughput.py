@@ -1,0 +1,65 @@
+"""OA-TD3's training cost against TD3's: robustpo's TD3 learner with and without the OA critic
+on Hopper-v5 (the same recipe, 256-256 networks, batch 256), measured in one run, at each PGD
+step count K of ``--pgd-steps`` (the OA target's inner minimisation is the added cost).
+
+Each measurement fills the buffer with ``--warmup`` random steps (untimed), then times
+``--steps`` environment steps with their gradient steps; the methods alternate, ``--repeats``
+times; medians and the ratio to TD3 (wall time per environment step) are printed.
+
+    python benchmarks/oa_throughput.py [--steps 1000] [--warmup 1000] [--repeats 3]
+                                       [--pgd-steps 5 10 20] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from robustpo.learners.td3 import TD3Learner
+from robustpo.training.presets import resolve_config
+
+ENV = "Hopper-v5"
+
+
+def rate(algo: str, steps: int, warmup: int, threads: int, pgd_steps: int = 10) -> float:
+    """Env-steps/s of ``algo`` after ``warmup`` random steps."""
+    overrides = {"learning_starts": warmup, "torch_threads": threads}
+    if algo == "oa-td3":
+        overrides["pgd_steps"] = pgd_steps
+    cfg = resolve_config(algo, ENV, total_steps=warmup + steps + 1000, overrides=overrides)
+    learner = TD3Learner(cfg)
+    for _ in range(warmup):
+        learner.collect()
+    start = time.perf_counter()
+    while learner.global_step < warmup + steps:
+        learner.step()
+    out = (learner.global_step - warmup) / (time.perf_counter() - start)
+    learner.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000, help="timed environment steps")
+    parser.add_argument("--warmup", type=int, default=1000, help="random steps before them")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pgd-steps", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    kinds = {"td3": ("td3", 0), **{f"oa-td3 K={k}": ("oa-td3", k) for k in args.pgd_steps}}
+    runs: dict[str, list[float]] = {k: [] for k in kinds}
+    for r in range(args.repeats):
+        for name, (algo, k) in kinds.items():
+            runs[name].append(rate(algo, args.steps, args.warmup, args.threads, k))
+        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in runs.items()),
+              flush=True)
+    base = statistics.median(runs["td3"])
+    for name, values in runs.items():
+        med = statistics.median(values)
+        print(f"{name:12s} median {med:6.0f} env-steps/s, wall time per step {base / med:.2f}x "
+              f"TD3's", flush=True)
+
+
+if __name__ == "__main__":
+    main()
