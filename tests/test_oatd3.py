@@ -12,6 +12,7 @@ from robustpo.attacks import make_attack
 from robustpo.core.perturb import pgd
 from robustpo.io.checkpoint import load_checkpoint
 from robustpo.io.rundir import checkpoint_paths
+from robustpo.learners.ppo import PPOLearner
 from robustpo.learners.td3 import TD3Learner
 from robustpo.results.suite import run_suite
 from robustpo.training.driver import train
@@ -106,3 +107,25 @@ def test_oa_td3_learns_an_oa_critic_below_the_nominal_one_and_resumes_exactly(tm
     suite = run_suite(load_agent(tmp_path), ["min-oa-q"], 0.2, episodes=2, target="action")
     attack.prepare(load_agent(tmp_path), 0.2)
     assert attack.details == {"q": "the victim's own OA critic"} and suite.attacks
+
+
+def test_oa_ppo_with_omega_zero_is_ppo_bit_for_bit_and_resumes_exactly(tmp_path, tiny):
+    kwargs = dict(steps=2 * 64 * 8, seed=5, progress=False)
+    ppo = train("ppo", "Hopper-v5", out=tmp_path / "ppo", overrides=tiny, **kwargs)
+    zero = train("oa-ppo", "Hopper-v5", out=tmp_path / "zero",
+                 overrides={**tiny, "omega": 0.0}, **kwargs)
+    assert tensors_equal(ppo.agent.tensors(), {k: v for k, v in zero.agent.tensors().items()
+                                               if not k.startswith("q_adv.")})
+    full = train("oa-ppo", "Hopper-v5", out=tmp_path / "oa", overrides={**tiny, "eps": 0.3},
+                 **kwargs)
+    assert not tensors_equal(ppo.agent.tensors(), full.agent.tensors())
+    tensors, meta = load_checkpoint(checkpoint_paths(tmp_path / "oa")[0])
+    learner = PPOLearner(config_from_dict(meta["config"], "test"))
+    learner.restore(tensors, meta, "test")
+    while learner.iteration < learner.total_iterations:
+        learner.step()
+    assert tensors_equal(learner.agent.tensors(), full.agent.tensors())
+    learner.close()
+    rows = (tmp_path / "oa" / "metrics.csv").read_text().splitlines()
+    assert "oa_critic_loss" in rows[0] and float(dict(zip(
+        rows[0].split(","), rows[-1].split(",")))["oa_advantage_std"]) > 0

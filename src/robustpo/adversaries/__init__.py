@@ -3,7 +3,7 @@ adversaries (:mod:`.base`) and the TD3 family's plug-ins (:mod:`.offpolicy`)."""
 
 # The registration order is the listing order: the baseline first.
 # isort: off
-from . import spo, sappo, carppo, barppo, td3, prnr, oatd3  # noqa: F401 - registers the methods
+from . import spo, sappo, carppo, barppo, oappo, td3, prnr, oatd3  # noqa: F401 - registers them
 # isort: on
 from .base import (
     Method,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -30,6 +30,9 @@ from ..core.objectives import PolicyKL
 from ..core.perturb import Objective, check_in_ball, pgd, sgld
 from ..core.surrogate import Surrogate, clipped_surrogate
 from ..errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from ..agents.agent import Agent
 
 
 @dataclass
@@ -141,6 +144,23 @@ class TrainingAdversary(Method, ABC):
     def __init__(self, cfg: MethodConfig, ppo: PPOConfig, attack_eps: float,
                  generator: torch.Generator) -> None:
         self.cfg, self.ppo, self.attack_eps, self.generator = cfg, ppo, attack_eps, generator
+
+    # ---- state of its own, and the rollout's advantages ----------------------------------
+    def build(self, agent: Agent) -> None:
+        """Create the method's own networks once the agent exists; modules added to
+        ``agent.modules`` are saved with the agent (default: none)."""
+
+    def rollout_advantages(self, rollout: Any, agent: Agent) -> torch.Tensor:
+        """The advantages the update uses, ``(T, num_envs)``, from a collected
+        :class:`~robustpo.learners.ppo.Rollout` (default: its GAE advantages)."""
+        return rollout.advantages
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The method's own training state (optimisers, ...), for checkpoints."""
+        return {}
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load :meth:`state_tensors`' output."""
 
     # ---- the schedule and the inner problem ----------------------------------------------
     def eps(self, iteration: int) -> float:

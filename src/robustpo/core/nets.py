@@ -207,6 +207,32 @@ class ValueNet(nn.Module):
         return {"kind": self.kind, "obs_dim": self.obs_dim, "hidden": self.hidden}
 
 
+class ActionValueNet(nn.Module):
+    """Action-value MLP Q(s, a) (tanh, the PPO recipe's networks) on the concatenated
+    normalised observation and action in action units; output ``(batch,)``. OA-PPO's OA
+    critic."""
+
+    kind: ClassVar[str] = "action_value"
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.hidden = [int(h) for h in hidden]
+        self.net = MLP(self.obs_dim + self.act_dim, hidden, 1, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, action], -1)).squeeze(-1)
+
+    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The same Q (the name attacks use for a critic's first Q)."""
+        return self(obs, action)
+
+    def spec(self) -> dict[str, Any]:
+        """Kind and constructor arguments."""
+        return {"kind": self.kind, "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+                "hidden": self.hidden}
+
+
 class TwinQ(nn.Module):
     """TD3's twin critics Q_1, Q_2 (Fujimoto et al. 2018) as one network batched over the
     pair: each layer's weights are ``(2, in, out)``, so both critics cost one batched matmul
@@ -264,7 +290,8 @@ class TwinQ(nn.Module):
 
 
 MODULE_KINDS: dict[str, type[nn.Module]] = {
-    cls.kind: cls for cls in (GaussianActor, DeterministicActor, ValueNet, TwinQ)
+    cls.kind: cls for cls in (GaussianActor, DeterministicActor, ValueNet, ActionValueNet,
+                              TwinQ)
 }
 
 

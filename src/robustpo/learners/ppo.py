@@ -41,7 +41,11 @@ PPO_METRICS = ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fracti
 
 @dataclass
 class Rollout:
-    """One batch of experience, tensors of shape ``(T, num_envs, ...)``; ``obs`` normalised."""
+    """One batch of experience, tensors of shape ``(T, num_envs, ...)``; observations
+    normalised, actions as sampled (unclipped), rewards scaled. ``next_obs`` and
+    ``next_actions`` are the state after each step and the action taken there in the same
+    episode (at a truncation or the rollout's end: the final state and the policy's mean
+    action); ``continues`` is 0.0 where the episode terminated."""
 
     obs: torch.Tensor
     actions: torch.Tensor
@@ -49,6 +53,10 @@ class Rollout:
     values: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    rewards: torch.Tensor
+    continues: torch.Tensor
+    next_obs: torch.Tensor
+    next_actions: torch.Tensor
 
     def flat(self) -> Rollout:
         """The same tensors with time and environment merged: ``(T * num_envs, ...)``."""
@@ -106,6 +114,7 @@ class PPOLearner(Learner):
         if adversary is None:
             adversary = method(cfg.method, p, cfg.attack_eps, method_generator(cfg.seed))
         self.adversary = adversary
+        self.adversary.build(self.agent)
         self.reward_scaler = RewardScaler(p.num_envs, p.gamma, p.reward_clip)
         # Copy i of the vector env is seeded with env_seed + i; deriving env_seed from the run
         # seed keeps runs with nearby seeds from sharing environment seeds.
@@ -128,8 +137,11 @@ class PPOLearner(Learner):
         return PPO_METRICS + list(self.adversary.metric_names)
 
     def step(self) -> dict[str, float]:
-        """One iteration: :meth:`collect` a rollout, then :meth:`update` on it."""
-        return self.update(self.collect())
+        """One iteration: :meth:`collect` a rollout, let the method set its advantages, then
+        :meth:`update` on it."""
+        rollout = self.collect()
+        rollout.advantages = self.adversary.rollout_advantages(rollout, self.agent)
+        return self.update(rollout)
 
     # ---- experience ---------------------------------------------------------------------
     @torch.no_grad()
@@ -145,6 +157,7 @@ class PPOLearner(Learner):
         act_buf = torch.empty(T, N, agent.act_dim)
         rewards = np.empty((T, N), dtype=np.float32)
         ends = np.empty((T, N), dtype=bool)
+        terminated_buf = np.empty((T, N), dtype=bool)
         truncated_at: list[tuple[int, int, np.ndarray]] = []  # (t, env, final raw obs)
         std = agent.actor.log_std.exp()
         for t in range(T):
@@ -160,6 +173,7 @@ class PPOLearner(Learner):
             ended = terminated | truncated
             rewards[t] = self.reward_scaler.scale(reward, ended)
             ends[t] = ended
+            terminated_buf[t] = terminated
             for i in np.flatnonzero(truncated & ~terminated):
                 truncated_at.append((t, int(i), info["final_obs"][i]))
             self.episodes.track(reward, ended)
@@ -171,16 +185,22 @@ class PPOLearner(Learner):
         # The value of the state following s_t in the same episode: V(s_{t+1}) while it goes
         # on, V(final observation) where it was truncated, 0 where it terminated.
         next_values = values[1:] * (1.0 - end_buf)
+        next_obs = torch.cat([obs_buf[1:], last_obs[None]])
+        next_actions = torch.cat([act_buf[1:], agent.actor(last_obs)[None]])
         if truncated_at:
             final = np.stack([f for _, _, f in truncated_at])
             final_norm = torch.from_numpy(agent.obs_normalizer.normalize(final, update=False))
             rows, cols = zip(*((t, i) for t, i, _ in truncated_at))
             next_values[list(rows), list(cols)] = agent.critic(final_norm)
-        adv, ret = compute_gae(
-            torch.from_numpy(rewards), values[:-1], next_values, end_buf, cfg.gamma, cfg.gae_lambda
-        )
+            next_obs[list(rows), list(cols)] = final_norm
+            next_actions[list(rows), list(cols)] = agent.actor(final_norm)
+        rewards_t = torch.from_numpy(rewards)
+        adv, ret = compute_gae(rewards_t, values[:-1], next_values, end_buf, cfg.gamma,
+                               cfg.gae_lambda)
         self.global_step += T * N
-        return Rollout(obs_buf, act_buf, log_probs, values[:-1], adv, ret)
+        continues = torch.from_numpy((~terminated_buf).astype(np.float32))
+        return Rollout(obs_buf, act_buf, log_probs, values[:-1], adv, ret, rewards_t, continues,
+                       next_obs, next_actions)
 
     # ---- update -------------------------------------------------------------------------
     def update(self, rollout: Rollout) -> dict[str, float]:
@@ -289,6 +309,7 @@ class PPOLearner(Learner):
         out["episode_return"] = torch.from_numpy(self.episodes.episode_return.copy())
         out["episode_length"] = torch.from_numpy(self.episodes.episode_length.copy())
         out.update(simulator_state(self.envs)[0])
+        out.update({f"method.{k}": v for k, v in self.adversary.state_tensors().items()})
         return out
 
     def state_meta(self) -> dict[str, Any]:
@@ -316,6 +337,8 @@ class PPOLearner(Learner):
             self.generator.set_state(tensors["rng.torch"])
             if "rng.adversary" in tensors:  # checkpoints of runs before robust training lack it
                 self.adversary.generator.set_state(tensors["rng.adversary"])
+            self.adversary.restore({k[len("method."):]: v for k, v in tensors.items()
+                                    if k.startswith("method.")})
             rms = self.reward_scaler.rms
             rms.mean = tensors["reward_rms.mean"].numpy().copy()
             rms.var = tensors["reward_rms.var"].numpy().copy()

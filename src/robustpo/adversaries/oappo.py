@@ -1,0 +1,152 @@
+"""OA-PPO: PPO whose advantages mix in an optimal-adversary-aware advantage (the OA-PI
+framework, arXiv 2507.03372; REFERENCE section 5): ``A_mix = (1 - omega) A + omega A_adv``.
+
+How ``A_adv`` is built for a Gaussian policy (the paper's construction is not available to
+us; docs/action-robustness.md):
+
+- **Which critic.** An OA action-value critic Q_adv(s, a) (the agent's ``q_adv`` module, a
+  tanh MLP of the policy's size on the normalised observation and the executed action, so
+  that ``min-oa-q`` attacks an OA-PPO agent with it). PPO's V(s) cannot be used: the
+  adversary acts on the action, and only a Q of actions sees its effect.
+- **What is learned from the rollout.** After each rollout, Q_adv regresses (the value
+  network's epochs, minibatches and learning rate) on the OA Bellman target of the policy
+  actually run, ``r_t + gamma * c_t * min_{delta} Q_adv'(s_{t+1}, a_{t+1} + delta)``: the
+  scaled reward, the next action the policy took in the same episode (its mean action at a
+  truncation or the rollout's end), and Q_adv' the critic as it was before this rollout.
+- **Where PGD acts.** On actions: ``delta`` in the ball of ``eps`` half-ranges (and the
+  action space), K sign steps from the action itself, the start kept where it is lower
+  (as OA-TD3's target).
+- **The advantage.** ``A_adv(s_t, a_t) = min_delta Q_adv(s_t, a_t + delta) - min_delta
+  Q_adv(s_t, mu(s_t) + delta)``: how much better the sampled action is than the mean action,
+  both under the worst perturbation. It is rescaled to the GAE advantages' standard deviation
+  before mixing (a one-step Q difference and a GAE sum have different spreads), and PPO then
+  normalises each minibatch as usual.
+
+With omega = 0 the advantages are GAE's and OA-PPO is PPO bit for bit (the OA critic still
+learns, from its own random stream, so the agent carries it).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from ..config.sections import MethodConfig, check_positive, setting
+from ..core.nets import ActionValueNet
+from ..core.optim import adam, load_optimizer, optimizer_tensors
+from ..core.perturb import pgd
+from ..errors import ConfigError
+from .base import register
+from .spo import SPO
+
+if TYPE_CHECKING:
+    from ..agents.agent import Agent
+
+
+def worst_q(q: ActionValueNet, obs: torch.Tensor, actions: torch.Tensor, radius: torch.Tensor,
+            box: tuple[torch.Tensor, torch.Tensor], steps: int) -> torch.Tensor:
+    """``min_delta q(obs, actions + delta)`` over the ball of per-dimension ``radius`` and the
+    ``box``, by ``steps`` PGD sign steps from ``actions`` (kept where lower); ``(B,)``."""
+    worst = pgd(lambda a: -q(obs, a), actions, radius, steps, random_start=False, box=box)
+    with torch.no_grad():
+        return torch.minimum(q(obs, worst), q(obs, actions))
+
+
+@dataclass
+class OAPPOConfig(MethodConfig):
+    """OA-PPO's OA critic and advantage mixing (REFERENCE section 5)."""
+
+    eps: float = setting(0.1, "the action ball the OA critic plans against, half-ranges of "
+                         "the action space")
+    omega: float = setting(0.5, "weight of the OA advantage in the mixed advantage")
+    pgd_steps: int = setting(10, "PGD steps of the OA target's and advantage's inner min")
+
+    def validate(self) -> None:
+        if not self.eps >= 0.0:
+            raise ConfigError(f"Config key 'method.eps' must be >= 0, got {self.eps}.")
+        if not 0.0 <= self.omega <= 1.0:
+            raise ConfigError(f"Config key 'method.omega' must lie in [0, 1], got "
+                              f"{self.omega}.")
+        check_positive(self, ["pgd_steps"], "method")
+
+
+@register
+class OAPPO(SPO):
+    """OA-PPO (module docstring): SPO's loss on the mixed advantages."""
+
+    name = "oa-ppo"
+    display_name = "OA-PPO"
+    description = "OA-PPO: PPO with advantages mixed with an OA-aware critic's (PGD on actions)"
+    config_class = OAPPOConfig
+    metric_names: ClassVar[tuple[str, ...]] = ("oa_critic_loss", "oa_advantage_std")
+    cfg: OAPPOConfig
+
+    @classmethod
+    def variant_tags(cls, cfg: MethodConfig) -> list[str]:
+        omega = getattr(cfg, "omega", 0.5)
+        return [] if omega == 0.5 else [f"omega {omega:g}"]
+
+    def build(self, agent: Agent) -> None:
+        seed = int(torch.randint(2**31 - 1, (1,), generator=self.generator))
+        with torch.random.fork_rng():  # the agent's initialisation stays PPO's
+            torch.manual_seed(seed)
+            self.critic = ActionValueNet(agent.obs_dim, agent.act_dim, self.ppo.hidden)
+        agent.modules["q_adv"] = self.critic
+        self.optimizer = adam(self.critic.parameters(), lr=self.ppo.value_lr,
+                              eps=self.ppo.adam_eps)
+        self.low = torch.as_tensor(agent.action_low)
+        self.high = torch.as_tensor(agent.action_high)
+        self.radius = self.cfg.eps * (self.high - self.low) / 2
+        self.last: dict[str, float] = {}
+
+    def _fit(self, obs: torch.Tensor, actions: torch.Tensor, target: torch.Tensor) -> float:
+        """The value network's epochs of minibatches of regression on ``target``."""
+        n, losses = obs.shape[0], []
+        for _ in range(self.ppo.epochs):
+            for rows in torch.randperm(n, generator=self.generator).split(
+                    n // self.ppo.minibatches):
+                loss = (self.critic(obs[rows], actions[rows]) - target[rows]).square().mean()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                losses.append(loss.detach())
+        return float(torch.stack(losses).mean())
+
+    def rollout_advantages(self, rollout: Any, agent: Agent) -> torch.Tensor:
+        batch, box, k = rollout.flat(), (self.low, self.high), self.cfg.pgd_steps
+
+        def clip(a: torch.Tensor) -> torch.Tensor:
+            return torch.maximum(torch.minimum(a, self.high), self.low)
+
+        actions, next_actions = clip(batch.actions), clip(batch.next_actions)
+        frozen = copy.deepcopy(self.critic).requires_grad_(False)
+        target = batch.rewards + self.ppo.gamma * batch.continues * worst_q(
+            frozen, batch.next_obs, next_actions, self.radius, box, k)
+        loss = self._fit(batch.obs, actions, target)
+        with torch.no_grad():
+            mean_actions = clip(agent.actor(batch.obs))
+        q = self.critic.requires_grad_(False)
+        try:
+            adv_oa = (worst_q(q, batch.obs, actions, self.radius, box, k)
+                      - worst_q(q, batch.obs, mean_actions, self.radius, box, k))
+        finally:
+            self.critic.requires_grad_(True)
+        self.last = {"oa_critic_loss": loss, "oa_advantage_std": float(adv_oa.std())}
+        if self.cfg.omega == 0.0:
+            return rollout.advantages
+        adv = rollout.advantages
+        scale = adv.std() / adv_oa.std().clamp_min(1e-8)
+        mixed = (1 - self.cfg.omega) * batch.advantages + self.cfg.omega * scale * adv_oa
+        return mixed.view_as(adv)
+
+    def iteration_metrics(self, eps: float) -> dict[str, float]:
+        return dict(self.last)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return optimizer_tensors(self.optimizer, "optim.")
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        load_optimizer(self.optimizer, tensors, "optim.")
