@@ -14,29 +14,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from robustpo.learners.td3 import TD3Learner
-from robustpo.training.presets import resolve_config
-
-ENV = "Hopper-v5"
+from td3_throughput import robustpo_rate  # benchmarks/ is this script's path
 
 
 def rate(algo: str, steps: int, warmup: int, threads: int, pgd_steps: int = 10) -> float:
     """Env-steps/s of ``algo`` after ``warmup`` random steps."""
-    overrides = {"learning_starts": warmup, "torch_threads": threads}
-    if algo == "oa-td3":
-        overrides["pgd_steps"] = pgd_steps
-    cfg = resolve_config(algo, ENV, total_steps=warmup + steps + 1000, overrides=overrides)
-    learner = TD3Learner(cfg)
-    for _ in range(warmup):
-        learner.collect()
-    start = time.perf_counter()
-    while learner.global_step < warmup + steps:
-        learner.step()
-    out = (learner.global_step - warmup) / (time.perf_counter() - start)
-    learner.close()
-    return out
+    return robustpo_rate(steps, warmup, threads, algo,
+                         {"pgd_steps": pgd_steps} if algo == "oa-td3" else {})
 
 
 def main() -> None:

@@ -27,10 +27,11 @@ from robustpo.training.presets import resolve_config
 ENV = "Hopper-v5"
 
 
-def robustpo_rate(steps: int, warmup: int, threads: int) -> float:
-    """Env-steps/s of robustpo's TD3 after ``warmup`` random steps."""
-    cfg = resolve_config("td3", ENV, total_steps=warmup + steps + 1000, overrides={
-        "learning_starts": warmup, "torch_threads": threads})
+def robustpo_rate(steps: int, warmup: int, threads: int, algo: str = "td3",
+                  overrides: dict | None = None) -> float:
+    """Env-steps/s of robustpo's TD3 learner running ``algo`` after ``warmup`` random steps."""
+    cfg = resolve_config(algo, ENV, total_steps=warmup + steps + 1000, overrides={
+        "learning_starts": warmup, "torch_threads": threads, **(overrides or {})})
     learner = TD3Learner(cfg)
     for _ in range(warmup):
         learner.collect()

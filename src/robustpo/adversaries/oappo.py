@@ -29,17 +29,16 @@ learns, from its own random stream, so the agent carries it).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from ..config.sections import MethodConfig, check_positive, setting
+from ..config.sections import MethodConfig
 from ..core.nets import ActionValueNet
 from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.perturb import pgd
-from ..errors import ConfigError
 from .base import register
+from .oatd3 import OAConfig
 from .spo import SPO
 
 if TYPE_CHECKING:
@@ -55,24 +54,6 @@ def worst_q(q: ActionValueNet, obs: torch.Tensor, actions: torch.Tensor, radius:
         return torch.minimum(q(obs, worst), q(obs, actions))
 
 
-@dataclass
-class OAPPOConfig(MethodConfig):
-    """OA-PPO's OA critic and advantage mixing (REFERENCE section 5)."""
-
-    eps: float = setting(0.1, "the action ball the OA critic plans against, half-ranges of "
-                         "the action space")
-    omega: float = setting(0.5, "weight of the OA advantage in the mixed advantage")
-    pgd_steps: int = setting(10, "PGD steps of the OA target's and advantage's inner min")
-
-    def validate(self) -> None:
-        if not self.eps >= 0.0:
-            raise ConfigError(f"Config key 'method.eps' must be >= 0, got {self.eps}.")
-        if not 0.0 <= self.omega <= 1.0:
-            raise ConfigError(f"Config key 'method.omega' must lie in [0, 1], got "
-                              f"{self.omega}.")
-        check_positive(self, ["pgd_steps"], "method")
-
-
 @register
 class OAPPO(SPO):
     """OA-PPO (module docstring): SPO's loss on the mixed advantages."""
@@ -80,9 +61,9 @@ class OAPPO(SPO):
     name = "oa-ppo"
     display_name = "OA-PPO"
     description = "OA-PPO: PPO with advantages mixed with an OA-aware critic's (PGD on actions)"
-    config_class = OAPPOConfig
+    config_class = OAConfig
     metric_names: ClassVar[tuple[str, ...]] = ("oa_critic_loss", "oa_advantage_std")
-    cfg: OAPPOConfig
+    cfg: OAConfig
 
     @classmethod
     def variant_tags(cls, cfg: MethodConfig) -> list[str]:

@@ -64,22 +64,30 @@ def surgery(nominal: torch.Tensor, adversarial: torch.Tensor, omega: float) -> t
 
 @dataclass
 class OAConfig(MethodConfig):
-    """OA-TD3's adversary-aware critic and actor (REFERENCE section 5)."""
+    """The OA-PI framework's critic and mixing (REFERENCE section 5), shared by OA-TD3 and
+    OA-PPO."""
 
     eps: float = setting(0.1, "the action ball the OA critic plans against, half-ranges of "
                          "the action space (0.1: the action attacks' default)")
-    omega: float = setting(0.5, "weight of the OA critic's gradient in the actor's (the "
-                           "paper: 0.4-0.6)")
-    pgd_steps: int = setting(10, "PGD steps of the OA target's inner min (the paper: 15-20)")
-    gradient_surgery: bool = setting(True, "combine the two actor gradients by PCGrad (false: "
-                                     "the plain weighted sum, the paper's ablation)")
+    omega: float = setting(0.5, "weight of the OA critic's part (the actor's gradient for "
+                           "OA-TD3, the advantage for OA-PPO; the paper: 0.4-0.6)")
+    pgd_steps: int = setting(10, "PGD steps of the OA critic's inner min (the paper: 15-20)")
 
     def validate(self) -> None:
-        for key in ("eps", "omega"):
-            value = getattr(self, key)
-            if not (0.0 <= value <= 1.0 if key == "omega" else value >= 0.0):
-                raise ConfigError(f"Config key 'method.{key}' is out of range, got {value}.")
+        if not self.eps >= 0.0:
+            raise ConfigError(f"Config key 'method.eps' must be >= 0, got {self.eps}.")
+        if not 0.0 <= self.omega <= 1.0:
+            raise ConfigError(f"Config key 'method.omega' must lie in [0, 1], got "
+                              f"{self.omega}.")
         check_positive(self, ["pgd_steps"], "method")
+
+
+@dataclass
+class OATD3Config(OAConfig):
+    """OA-TD3's section: the OA critic and the actor's gradient surgery."""
+
+    gradient_surgery: bool = setting(True, "combine the two actor gradients by PCGrad (false: "
+                                     "the plain weighted sum, the paper's ablation)")
 
 
 @register
@@ -89,9 +97,9 @@ class OATD3(OffPolicyMethod):
     name = "oa-td3"
     display_name = "OA-TD3"
     description = "OA-TD3: TD3 + optimal-adversary-aware critic (PGD target), PCGrad actor"
-    config_class = OAConfig
+    config_class = OATD3Config
     metric_names: ClassVar[tuple[str, ...]] = ("oa_critic_loss", "oa_q_mean", "conflicts")
-    cfg: OAConfig
+    cfg: OATD3Config
 
     @classmethod
     def variant_tags(cls, cfg: MethodConfig) -> list[str]:

@@ -15,11 +15,13 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from ..agents.agent import Agent
 from ..config.sections import TrainConfig
+from .state import restore_simulators, simulator_state
 
 
 class EpisodeTracker:
@@ -71,12 +73,15 @@ class Learner(ABC):
         cfg: the run's validated config.
         agent: the agent being trained.
         iteration: iterations completed; global_step: environment steps taken.
+        envs: the vector environment; raw_obs: its current observations.
         episodes: the finished episodes' statistics.
     """
 
     name: ClassVar[str]
     cfg: TrainConfig
     agent: Agent
+    envs: gym.vector.VectorEnv
+    raw_obs: np.ndarray
     iteration: int
     global_step: int
     episodes: EpisodeTracker
@@ -124,6 +129,58 @@ class Learner(ABC):
             CheckpointError: the state does not fit this learner's config.
         """
 
-    @abstractmethod
     def close(self) -> None:
         """Release the environments."""
+        self.envs.close()
+
+    # ---- the state every learner saves alike ---------------------------------------------
+    def run_state_tensors(self) -> dict[str, torch.Tensor]:
+        """The agent, the current observations, the episodes' running sums and the
+        simulators' states (the rest of :meth:`state_tensors` is the learner's own)."""
+        out = self.agent.tensors()
+        out["raw_obs"] = torch.from_numpy(np.asarray(self.raw_obs, dtype=np.float64).copy())
+        out["episode_return"] = torch.from_numpy(self.episodes.episode_return.copy())
+        out["episode_length"] = torch.from_numpy(self.episodes.episode_length.copy())
+        out.update(simulator_state(self.envs)[0])
+        return out
+
+    def run_state_meta(self) -> dict[str, Any]:
+        """Agent spec, config, counters, recent episodes, the simulators' step counters and
+        generators (the rest of :meth:`state_meta` is the learner's own)."""
+        return {
+            "agent": self.agent.spec(),
+            "config": self.cfg.to_dict(),
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "recent_returns": list(self.episodes.recent_returns),
+            "recent_lengths": list(self.episodes.recent_lengths),
+            "env_states": simulator_state(self.envs)[1],
+        }
+
+    def restore_run_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                          source: str) -> bool:
+        """Load what :meth:`run_state_tensors` and :meth:`run_state_meta` saved; False when
+        the task has no savable simulator state, so that fresh episodes start (their running
+        sums are zeroed).
+
+        Raises:
+            CheckpointError: the agent's tensors do not fit. KeyError, ValueError: a missing
+                or malformed entry.
+        """
+        self.agent.load_tensors(tensors, source)
+        episodes = self.episodes
+        episodes.episode_return = tensors["episode_return"].numpy().copy()
+        episodes.episode_length = tensors["episode_length"].numpy().copy()
+        episodes.recent_returns.extend(meta["recent_returns"])
+        episodes.recent_lengths.extend(meta["recent_lengths"])
+        self.iteration, self.global_step = int(meta["iteration"]), int(meta["global_step"])
+        if not restore_simulators(self.envs, tensors, meta["env_states"]):
+            episodes.episode_return[:] = 0.0
+            episodes.episode_length[:] = 0
+            return False
+        self.raw_obs = tensors["raw_obs"].numpy().astype(self.raw_obs.dtype)
+        # An MDP that keeps its own current observations (a learned adversary's,
+        # robustpo.attacks.learned) is handed them back.
+        if hasattr(self.envs, "set_observations"):
+            self.envs.set_observations(self.raw_obs)
+        return True

@@ -33,7 +33,6 @@ from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.surrogate import value_loss, value_loss_and_grads
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .base import EpisodeTracker, Learner, method_generator
-from .state import restore_simulators, simulator_state
 
 PPO_METRICS = ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                "policy_lr", "policy_std"]
@@ -297,7 +296,7 @@ class PPOLearner(Learner):
     # ---- exact save / restore -----------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Agent, Adam moments, generators, reward statistics, episode sums, MuJoCo states."""
-        out = self.agent.tensors()
+        out = self.run_state_tensors()
         out.update(optimizer_tensors(self.optimizer, "optim."))
         out["rng.torch"] = self.generator.get_state()
         out["rng.adversary"] = self.adversary.generator.get_state()
@@ -305,25 +304,13 @@ class PPOLearner(Learner):
         out["reward_rms.var"] = torch.as_tensor(self.reward_scaler.rms.var)
         out["reward_rms.count"] = torch.as_tensor(self.reward_scaler.rms.count, dtype=torch.float64)
         out["reward_ret"] = torch.from_numpy(self.reward_scaler.ret.copy())
-        out["raw_obs"] = torch.from_numpy(np.asarray(self.raw_obs, dtype=np.float64).copy())
-        out["episode_return"] = torch.from_numpy(self.episodes.episode_return.copy())
-        out["episode_length"] = torch.from_numpy(self.episodes.episode_length.copy())
-        out.update(simulator_state(self.envs)[0])
         out.update({f"method.{k}": v for k, v in self.adversary.state_tensors().items()})
         return out
 
     def state_meta(self) -> dict[str, Any]:
         """Agent spec, config, counters, Adam groups, recent episodes, env time limits."""
-        return {
-            "agent": self.agent.spec(),
-            "config": self.cfg.to_dict(),
-            "iteration": self.iteration,
-            "global_step": self.global_step,
-            "optimizer_param_groups": self.optimizer.state_dict()["param_groups"],
-            "recent_returns": list(self.episodes.recent_returns),
-            "recent_lengths": list(self.episodes.recent_lengths),
-            "env_states": simulator_state(self.envs)[1],
-        }
+        return {**self.run_state_meta(),
+                "optimizer_param_groups": self.optimizer.state_dict()["param_groups"]}
 
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str) -> None:
         """Load a state saved by :meth:`state_tensors` and :meth:`state_meta`.
@@ -332,7 +319,7 @@ class PPOLearner(Learner):
             CheckpointError: the checkpoint does not fit this learner's config and networks.
         """
         try:
-            self.agent.load_tensors(tensors, source)
+            resumed_episodes = self.restore_run_state(tensors, meta, source)
             load_optimizer(self.optimizer, tensors, "optim.", meta["optimizer_param_groups"])
             self.generator.set_state(tensors["rng.torch"])
             if "rng.adversary" in tensors:  # checkpoints of runs before robust training lack it
@@ -344,21 +331,7 @@ class PPOLearner(Learner):
             rms.var = tensors["reward_rms.var"].numpy().copy()
             rms.count = float(tensors["reward_rms.count"])
             self.reward_scaler.ret = tensors["reward_ret"].numpy().copy()
-            episodes = self.episodes
-            episodes.episode_return = tensors["episode_return"].numpy().copy()
-            episodes.episode_length = tensors["episode_length"].numpy().copy()
-            episodes.recent_returns.extend(meta["recent_returns"])
-            episodes.recent_lengths.extend(meta["recent_lengths"])
-            self.iteration, self.global_step = int(meta["iteration"]), int(meta["global_step"])
-            if restore_simulators(self.envs, tensors, meta["env_states"]):
-                self.raw_obs = tensors["raw_obs"].numpy().astype(self.raw_obs.dtype)
-                # An MDP that keeps its own current observations (a learned adversary's,
-                # robustpo.attacks.learned) is handed them back.
-                if hasattr(self.envs, "set_observations"):
-                    self.envs.set_observations(self.raw_obs)
-            else:  # not a MuJoCo task: start fresh episodes
-                episodes.episode_return[:] = 0.0
-                episodes.episode_length[:] = 0
+            if not resumed_episodes:  # fresh episodes: their discounted returns start at 0
                 self.reward_scaler.ret[:] = 0.0
         except (KeyError, ValueError, RuntimeError, IndexError) as exc:
             raise CheckpointError(
@@ -366,7 +339,3 @@ class PPOLearner(Learner):
                 f"{self.cfg.ppo.num_envs} envs): {type(exc).__name__}: {str(exc).splitlines()[0]}. "
                 f"Resume with the config the run was started with."
             ) from None
-
-    def close(self) -> None:
-        """Close the environments."""
-        self.envs.close()

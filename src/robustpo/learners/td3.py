@@ -36,7 +36,6 @@ from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.replay import ReplayBuffer, Transitions
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .base import EpisodeTracker, Learner, method_generator
-from .state import restore_simulators, simulator_state
 
 TD3_METRICS = ["critic_loss", "actor_loss", "q_mean", "gradient_steps"]
 NO_CLIP = float(np.finfo(np.float32).max)  # the normaliser's bound when it does not normalise
@@ -238,7 +237,7 @@ class TD3Learner(Learner):
     # ---- exact save / restore -----------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Agent, targets, Adam moments, replay buffer, generators, episode sums, simulators."""
-        out = self.agent.tensors()
+        out = self.run_state_tensors()
         for name, module in (("actor", self.nets.actor_target), ("q", self.nets.critics_target)):
             out.update({f"target.{name}.{k}": v for k, v in module.state_dict().items()})
         out.update(optimizer_tensors(self.actor_optimizer, "optim.actor."))
@@ -247,35 +246,23 @@ class TD3Learner(Learner):
         out.update({f"method.{k}": v for k, v in self.method.state_tensors().items()})
         out["rng.torch"] = self.generator.get_state()
         out["rng.method"] = self.method.generator.get_state()
-        out["raw_obs"] = torch.from_numpy(np.asarray(self.raw_obs, dtype=np.float64).copy())
-        out["episode_return"] = torch.from_numpy(self.episodes.episode_return.copy())
-        out["episode_length"] = torch.from_numpy(self.episodes.episode_length.copy())
-        out.update(simulator_state(self.envs)[0])
         return out
 
     def state_meta(self) -> dict[str, Any]:
         """Agent spec, config, counters, Adam groups, recent episodes, env time limits."""
-        return {
-            "agent": self.agent.spec(),
-            "config": self.cfg.to_dict(),
-            "iteration": self.iteration,
-            "global_step": self.global_step,
-            "gradient_steps": self.gradient_steps,
-            "actor_param_groups": self.actor_optimizer.state_dict()["param_groups"],
-            "critic_param_groups": self.critic_optimizer.state_dict()["param_groups"],
-            "recent_returns": list(self.episodes.recent_returns),
-            "recent_lengths": list(self.episodes.recent_lengths),
-            "env_states": simulator_state(self.envs)[1],
-        }
+        return {**self.run_state_meta(), "gradient_steps": self.gradient_steps,
+                "actor_param_groups": self.actor_optimizer.state_dict()["param_groups"],
+                "critic_param_groups": self.critic_optimizer.state_dict()["param_groups"]}
 
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str) -> None:
-        """Load a state saved by :meth:`state_tensors` and :meth:`state_meta`.
+        """Load a state saved by :meth:`state_tensors` and :meth:`state_meta`; on a task
+        without a savable simulator state (Box2D) fresh episodes start.
 
         Raises:
             CheckpointError: the checkpoint does not fit this learner's config and networks.
         """
         try:
-            self.agent.load_tensors(tensors, source)
+            self.restore_run_state(tensors, meta, source)
             for name, module in (("actor", self.nets.actor_target),
                                  ("q", self.nets.critics_target)):
                 prefix = f"target.{name}."
@@ -290,25 +277,10 @@ class TD3Learner(Learner):
                                  if k.startswith("method.")}, meta)
             self.generator.set_state(tensors["rng.torch"])
             self.method.generator.set_state(tensors["rng.method"])
-            episodes = self.episodes
-            episodes.episode_return = tensors["episode_return"].numpy().copy()
-            episodes.episode_length = tensors["episode_length"].numpy().copy()
-            episodes.recent_returns.extend(meta["recent_returns"])
-            episodes.recent_lengths.extend(meta["recent_lengths"])
-            self.iteration, self.global_step = int(meta["iteration"]), int(meta["global_step"])
             self.gradient_steps = int(meta["gradient_steps"])
-            if restore_simulators(self.envs, tensors, meta["env_states"]):
-                self.raw_obs = tensors["raw_obs"].numpy().astype(self.raw_obs.dtype)
-            else:  # no savable simulator state (Box2D): start fresh episodes
-                episodes.episode_return[:] = 0.0
-                episodes.episode_length[:] = 0
         except (KeyError, ValueError, RuntimeError, IndexError) as exc:
             raise CheckpointError(
                 f"{source} does not fit this run's config (env {self.cfg.env}, TD3 "
                 f"{self.cfg.td3.hidden}): {type(exc).__name__}: {str(exc).splitlines()[0]}. "
                 f"Resume with the config the run was started with."
             ) from None
-
-    def close(self) -> None:
-        """Close the environments."""
-        self.envs.close()
