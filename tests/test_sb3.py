@@ -15,6 +15,7 @@ from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 import robustpo
+import robustpo.attacks.action
 from robustpo.agents.sb3 import SB3ModelError, load_sb3_victim
 
 SMALL = {"net_arch": [16, 16]}
@@ -100,3 +101,22 @@ def test_attacks_lower_an_sb3_models_return():
     mad = robustpo.evaluate(victim, 5, "mad", 0.15)
     assert natural.stats.mean > 900 and rand.stats.mean > 900, (natural.stats, rand.stats)
     assert mad.stats.mean < rand.stats.mean - 400, (mad.stats.mean, rand.stats.mean)
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_the_q_of_sac_and_td3_models_takes_actions_in_action_units(tmp_path, algo):
+    # Pendulum's actions lie in [-2, 2]; Stable-Baselines3's critics take them rescaled to
+    # [-1, 1]. min-q attacks these victims with their own Q1 (robustpo.attacks.action).
+    model = algo("MlpPolicy", "Pendulum-v1", learning_starts=16, buffer_size=500, seed=0,
+                 policy_kwargs=dict(SMALL))
+    model.learn(32)
+    model.save(tmp_path / "model")
+    victim = load_sb3_victim(tmp_path / "model.zip", "Pendulum-v1")
+    obs = torch.as_tensor(np.random.default_rng(1).normal(size=(5, 3)), dtype=torch.float32)
+    actions = torch.tensor([[-2.0], [-1.0], [0.0], [1.5], [2.0]])
+    with torch.no_grad():
+        expected = model.critic(obs, actions / 2.0)[0].squeeze(-1)
+        own = robustpo.attacks.action.own_q(victim)(obs, actions)
+        torch.testing.assert_close(own, expected)
+        mean = model.actor(obs, deterministic=True) if algo is SAC else model.actor(obs)
+        torch.testing.assert_close(victim.critic(obs), model.critic(obs, mean)[0].squeeze(-1))
