@@ -57,7 +57,7 @@ def test_perturbation_outside_the_ball_raises():
 
 
 def test_unknown_attack_and_bad_arguments():
-    with pytest.raises(UnknownNameError, match="Valid attacks are: .*random"):
+    with pytest.raises(UnknownNameError, match="Valid observation attacks are: .*random"):
         make_attack("mad-max")
     with pytest.raises(ConfigError, match="episodes must be an integer >= 1"):
         evaluate(pendulum_agent(), episodes=0)

@@ -18,8 +18,7 @@ from robustpo.results.suite import run_suite
 from robustpo.training.driver import train
 from robustpo.training.presets import config_from_dict, resolve_config
 
-from .conftest import tensors_equal
-from .test_td3 import TINY_TD3
+from .conftest import REDUCTION, TINY_TD3, tensors_equal
 
 SETS = {**TINY_TD3, "learning_starts": 200}
 
@@ -77,11 +76,10 @@ def test_the_oa_target_never_exceeds_the_unperturbed_target():
 
 
 @pytest.mark.parametrize("overrides", [{"eps": 0.0, "omega": 0.5}, {"eps": 0.2, "omega": 0.0}])
-def test_oa_td3_reduces_to_td3_bit_for_bit(tmp_path, overrides):
-    kwargs = dict(steps=800, seed=3, preset="defaults", progress=False)
-    td3 = train("td3", "Hopper-v5", out=tmp_path / "td3", overrides=SETS, **kwargs)
+def test_oa_td3_reduces_to_td3_bit_for_bit(tmp_path, overrides, td3_baseline):
+    td3 = td3_baseline
     oa = train("oa-td3", "Hopper-v5", out=tmp_path / "oa", overrides={**SETS, **overrides},
-               **kwargs)
+               **REDUCTION)
     assert tensors_equal(td3.agent.tensors(),
                          {k: v for k, v in oa.agent.tensors().items()
                           if not k.startswith("q_adv.")})

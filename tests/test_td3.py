@@ -20,11 +20,7 @@ from robustpo.results.suite import run_suite
 from robustpo.training.driver import train
 from robustpo.training.presets import config_from_dict, resolve_config
 
-from .conftest import tensors_equal
-
-# A small TD3 for fast tests: 300 random steps, then a gradient step per environment step.
-TINY_TD3 = {"learning_starts": 300, "iteration_steps": 100, "batch_size": 32,
-            "hidden": [16, 16], "buffer_size": 5000}
+from .conftest import REDUCTION, TINY_TD3, tensors_equal
 
 
 def constant_critics(q1: float, q2: float, obs_dim: int = 3, act_dim: int = 2) -> TwinQ:
@@ -178,10 +174,10 @@ def test_min_q_lowers_a_trained_td3_agent_more_than_random(pendulum_td3):
 
 
 @pytest.mark.parametrize("algo", ["pr-td3", "nr-td3"])
-def test_pr_and_nr_td3_with_alpha_zero_are_td3_bit_for_bit(tmp_path, algo):
-    kwargs = dict(steps=800, seed=4, preset="defaults", progress=False)
+def test_pr_and_nr_td3_with_alpha_zero_are_td3_bit_for_bit(tmp_path, algo, td3_baseline):
+    kwargs = REDUCTION
     sets = {**TINY_TD3, "learning_starts": 200}
-    td3 = train("td3", "Hopper-v5", out=tmp_path / "td3", overrides=sets, **kwargs)
+    td3 = td3_baseline
     robust = train(algo, "Hopper-v5", out=tmp_path / algo,
                    overrides={**sets, "alpha": 0.0, "adversary_every": 2}, **kwargs)
     assert tensors_equal(td3.agent.tensors(), robust.agent.tensors())
