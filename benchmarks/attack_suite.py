@@ -6,10 +6,11 @@ budgets (``--protocol paper``: their scans); prints the time of each attack and 
 and the table.
 
     python benchmarks/attack_suite.py [RUN_DIR] [--episodes 50] [--protocol quick|paper]
-                                      [--cache EMPTY_DIR]
+                                      [--cache EMPTY_DIR] [--json OUT.json]
 
 ``--cache`` keeps the trained attack models (in a directory that must start empty, so that
-the timing includes their training).
+the timing includes their training); ``--json`` writes the results with each learned attack's
+scan (every candidate's screening return and training curve) and the times.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from robustpo.agents.agent import load_agent
 from robustpo.attacks import make_attack
 from robustpo.results.suite import evaluate, resolve_attack_names
-from robustpo.results.tables import print_results
+from robustpo.results.tables import print_results, write_json
 
 
 def main() -> None:
@@ -35,6 +36,7 @@ def main() -> None:
                         help="the learned attacks' budgets and search")
     parser.add_argument("--cache", type=Path, default=None,
                         help="empty directory to keep the trained attack models in")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
     if args.cache is not None and args.cache.exists() and any(args.cache.iterdir()):
         parser.error(f"--cache {args.cache} is not empty; the timing needs untrained attackers")
@@ -58,6 +60,9 @@ def main() -> None:
     worst = min(results[1:], key=lambda r: r.stats.mean)
     print(f"worst: {worst.attack} {worst.stats.mean:.1f}")
     print(f"total wall time of the suite: {total / 60:.1f} min")
+    if args.json is not None:
+        write_json(results, args.json, {"run": str(args.run_dir), "protocol": args.protocol,
+                                        "seconds": {**times, "total": total}})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ curve (the proxy available after the fact; a halving scan screens on 10 determin
 episodes instead), and prints which configuration halving keeps, whether it is the plain
 scan's, the screened return each would attack with, and the adversary steps each scan trains.
 
-    python benchmarks/scan_halving.py RUN/attack.json [--rungs 0.25 0.5 1.0]
+    python benchmarks/scan_halving.py RUN/attack.json|SUITE.json [--rungs 0.25 0.5 1.0]
 """
 
 from __future__ import annotations
@@ -47,8 +47,11 @@ def main() -> None:
     parser.add_argument("--rungs", type=float, nargs="+", default=[0.25, 0.5, 1.0])
     args = parser.parse_args()
     data = json.loads(args.attack_json.read_text())
-    for name, result in data["attacks"].items():
-        details = result.get("details", {})
+    # attack.json (`robustpo attack`) or the --json of benchmarks/attack_suite.py
+    attacks = data["attacks"].items() if "attacks" in data else (
+        (r["attack"], r) for r in data["results"])
+    for name, result in attacks:
+        details = result.get("details") or {}
         if "candidates" not in details or details.get("protocol") != "paper":
             continue
         first_seed = details["candidates"][0]["seed"]

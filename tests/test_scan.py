@@ -150,3 +150,34 @@ def test_a_paused_candidate_resumes_to_the_adversary_trained_without_a_pause(tmp
                                        1.0)
     assert tensors_equal(resumed.tensors(), whole.tensors()) and curve == whole_curve
     assert not list((tmp_path / "b").rglob("paused.json"))
+
+
+@pytest.mark.slow
+def test_an_interrupted_candidate_resumes_from_its_last_curve_point(monkeypatch, tmp_path):
+    # A scan stopped mid-candidate (the session ends) loses at most an eighth of its
+    # training; a rerun of the halving rung behind that point still screens at the rung.
+    victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
+    attack = make_attack("sarl", protocol="paper")
+    steps = 8 * 2048  # one iteration per curve point
+    whole, whole_curve = attack._adversary(victim, 0.15, steps, {}, 0, tmp_path / "a", False)
+    quarter, _ = attack._adversary(victim, 0.15, steps, {}, 0, tmp_path / "b", False, 0.25)
+    step, calls = learned.PPOLearner.step, []
+
+    def interrupted(self):
+        calls.append(self.iteration)
+        if self.iteration == 5 and len(calls) == 4:
+            raise KeyboardInterrupt
+        step(self)
+
+    monkeypatch.setattr(learned.PPOLearner, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        attack._adversary(victim, 0.15, steps, {}, 0, tmp_path / "b", False)
+    assert calls == [2, 3, 4, 5] and list((tmp_path / "b").rglob("progress.json"))
+    calls.clear()
+    again, _ = attack._adversary(victim, 0.15, steps, {}, 0, tmp_path / "b", False, 0.25)
+    assert tensors_equal(again.tensors(), quarter.tensors()) and calls == []
+    resumed, curve = attack._adversary(victim, 0.15, steps, {}, 0, tmp_path / "b", False)
+    assert calls == [5, 6, 7]  # from the last curve point, not from the rung
+    assert tensors_equal(resumed.tensors(), whole.tensors()) and curve == whole_curve
+    assert not list((tmp_path / "b").rglob("progress.*"))
+    assert not list((tmp_path / "b").rglob("paused.*"))
