@@ -100,7 +100,7 @@ class OAPPO(SPO):
         batch, box, k = rollout.flat(), (self.low, self.high), self.cfg.pgd_steps
 
         def clip(a: torch.Tensor) -> torch.Tensor:
-            return torch.maximum(torch.minimum(a, self.high), self.low)
+            return torch.clamp(a, self.low, self.high)
 
         actions, next_actions = clip(batch.actions), clip(batch.next_actions)
         frozen = copy.deepcopy(self.critic).requires_grad_(False)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..config.sections import MethodConfig, check_positive, setting
-from ..core.optim import adam, load_optimizer, optimizer_tensors
+from ..core.optim import adam, load_optimizer, optimizer_tensors, polyak_update
 from ..core.perturb import pgd
 from ..core.replay import Transitions
 from ..errors import ConfigError
@@ -175,9 +175,7 @@ class OATD3(OffPolicyMethod):
         return (1 - omega) * nominal.detach() + omega * adversarial.detach(), grads
 
     def after_actor_update(self, nets: TD3Networks, batch: Transitions) -> None:
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.critics_target.parameters()),
-                                 list(self.critics.parameters()), self.td3.tau)
+        polyak_update(self.critics_target, self.critics, self.td3.tau)
 
     def metrics(self) -> dict[str, float]:
         out = {name: float(torch.stack(v).mean()) if v else "" for name, v in self.log.items()}

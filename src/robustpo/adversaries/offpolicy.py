@@ -52,7 +52,7 @@ def smoothed_target_actions(actor: DeterministicActor, nets: TD3Networks, next_o
     action = actor(next_obs)
     noise = torch.randn(action.shape, generator=generator).mul_(td3.target_noise)
     noise = noise.clamp_(-td3.target_noise_clip, td3.target_noise_clip).mul_(nets.half_range)
-    return torch.maximum(torch.minimum(action + noise, nets.high), nets.low)
+    return torch.clamp(action + noise, nets.low, nets.high)
 
 
 class OffPolicyMethod(Method):

@@ -33,7 +33,7 @@ import torch
 
 from ..config.sections import MethodConfig, check_positive, setting
 from ..core.nets import DeterministicActor
-from ..core.optim import adam, load_optimizer, optimizer_tensors
+from ..core.optim import adam, load_optimizer, optimizer_tensors, polyak_update
 from ..core.replay import Transitions
 from ..errors import ConfigError
 from .base import register
@@ -98,9 +98,7 @@ class ActionAdversaryMethod(OffPolicyMethod, ABC):
             loss.backward(inputs=list(self.adversary.parameters()))
             self.optimizer.step()
             self.losses.append(loss.detach())
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.adversary_target.parameters()),
-                                 list(self.adversary.parameters()), self.td3.tau)
+        polyak_update(self.adversary_target, self.adversary, self.td3.tau)
 
     def metrics(self) -> dict[str, float]:
         out = {"adversary_loss": float(torch.stack(self.losses).mean()) if self.losses else ""}
@@ -137,7 +135,7 @@ class PRMDP(ActionAdversaryMethod):
         coin = torch.rand(actions.shape[0], generator=self.generator) < self.cfg.alpha
         if not coin.any():
             return actions
-        adversary = torch.maximum(torch.minimum(self.adversary(obs), nets.high), nets.low)
+        adversary = torch.clamp(self.adversary(obs), nets.low, nets.high)
         return torch.where(coin[:, None], adversary, actions)
 
     @torch.no_grad()
@@ -175,7 +173,7 @@ class NRMDP(ActionAdversaryMethod):
     def explore(self, obs: torch.Tensor, actions: torch.Tensor, nets: TD3Networks
                 ) -> torch.Tensor:
         with torch.no_grad():
-            adversary = torch.maximum(torch.minimum(self.adversary(obs), nets.high), nets.low)
+            adversary = torch.clamp(self.adversary(obs), nets.low, nets.high)
         return self.mix(actions, adversary)
 
     @torch.no_grad()

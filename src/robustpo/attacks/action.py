@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from rich.progress import Progress
 
 from ..core.envs import make_vector_env
+from ..core.optim import adam, polyak_update
 from ..core.perturb import pgd
 from ..errors import CheckpointError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
@@ -211,7 +212,7 @@ def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int 
     target = SarsaQ(agent.obs_dim, agent.act_dim)
     target.net.load_state_dict(q.net.state_dict())
     target.net.requires_grad_(False)
-    opt = torch.optim.Adam(q.net.parameters(), lr=lr)
+    opt = adam(q.net.parameters(), lr=lr)
     envs = make_vector_env(agent.env_id, num_envs, "thread")
     scaler = RewardScaler(num_envs, gamma)
     radius = eps * half_range(agent)
@@ -254,9 +255,7 @@ def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int 
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()
-                        with torch.no_grad():
-                            torch._foreach_lerp_(list(target.net.parameters()),
-                                                 list(q.net.parameters()), tau)
+                        polyak_update(target.net, q.net, tau)
                 bar.update(task, completed=n)
     finally:
         envs.close()

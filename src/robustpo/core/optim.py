@@ -1,4 +1,5 @@
-"""Adam as every learner and method builds it, and its state for exact checkpoints."""
+"""Adam as every learner and method builds it, its state for exact checkpoints, and the
+Polyak averaging of target networks."""
 
 from __future__ import annotations
 
@@ -40,3 +41,15 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
             state.setdefault(int(pid), {})[name] = value
     groups = optimizer.state_dict()["param_groups"] if groups is None else groups
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+@torch.no_grad()
+def polyak_update(target: torch.nn.Module | list[torch.Tensor],
+                  source: torch.nn.Module | list[torch.Tensor], tau: float) -> None:
+    """Move ``target``'s parameters a fraction ``tau`` towards ``source``'s, in place:
+    ``target <- (1 - tau) * target + tau * source`` (Lillicrap et al. 2016; TD3's tau 0.005).
+    Both are modules with parameters in the same order, or lists of tensors."""
+    def params(x: torch.nn.Module | list[torch.Tensor]) -> list[torch.Tensor]:
+        return list(x.parameters()) if isinstance(x, torch.nn.Module) else list(x)
+
+    torch._foreach_lerp_(params(target), params(source), tau)

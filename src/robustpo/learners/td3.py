@@ -32,7 +32,7 @@ from ..config.sections import TrainConfig
 from ..core.envs import make_vector_env
 from ..core.nets import DeterministicActor, TwinQ
 from ..core.normalization import ObservationNormalizer
-from ..core.optim import adam, load_optimizer, optimizer_tensors
+from ..core.optim import adam, load_optimizer, optimizer_tensors, polyak_update
 from ..core.replay import ReplayBuffer, Transitions
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from .base import EpisodeTracker, Learner, method_generator
@@ -106,9 +106,9 @@ class TD3Learner(Learner):
         self.iteration = 0
         self.global_step = 0
         self.gradient_steps = 0
-        self._pairs = (list(actor.parameters()) + list(critics.parameters()),
-                       list(self.nets.actor_target.parameters())
-                       + list(self.nets.critics_target.parameters()))
+        self._online_params = list(actor.parameters()) + list(critics.parameters())
+        self._target_params = (list(self.nets.actor_target.parameters())
+                               + list(self.nets.critics_target.parameters()))
 
     @property
     def total_iterations(self) -> int:
@@ -133,7 +133,7 @@ class TD3Learner(Learner):
             return nets.low + (nets.high - nets.low) * torch.rand(shape, generator=self.generator)
         noise = torch.randn(shape, generator=self.generator).mul_(
             t.exploration_noise * nets.half_range)
-        actions = torch.maximum(torch.minimum(nets.actor(obs) + noise, nets.high), nets.low)
+        actions = torch.clamp(nets.actor(obs) + noise, nets.low, nets.high)
         return self.method.explore(obs, actions, nets)
 
     def collect(self) -> Transitions:
@@ -197,8 +197,7 @@ class TD3Learner(Learner):
                 param.grad = grad
             self.actor_optimizer.step()
             self.method.after_actor_update(nets, batch)
-            with torch.no_grad():
-                torch._foreach_lerp_(self._pairs[1], self._pairs[0], t.tau)
+            polyak_update(self._target_params, self._online_params, t.tau)
         return critic_loss.detach(), None if actor_loss is None else actor_loss.detach(), \
             q[0].detach().mean()
 
