@@ -91,3 +91,15 @@ def test_attacking_an_agent_file_uses_the_agents_own_eps(tmp_path):
                         "--episodes", "1", "--json", str(tmp_path / "b.json"))
     assert code == 0, out
     assert json.loads((tmp_path / "b.json").read_text())["eps"] == 0.05
+
+
+def test_toy_writes_its_fractions_and_figures(tmp_path):
+    code, out = run_cli("toy", "--out", str(tmp_path), "--inits", "10", "--iterations", "5",
+                        "--r-safe", "0.3", "--r-safe", "0.5")
+    assert code == 0, out
+    record = json.loads((tmp_path / "toy.json").read_text())
+    assert set(record["results"]) == {"0.3", "0.5"}
+    assert set(record["results"]["0.3"]["fractions"]) >= {"spo", "arpo", "barpo"}
+    assert (tmp_path / "toy.png").stat().st_size > 0 and (tmp_path / "toy.svg").is_file()
+    code, out = run_cli("toy", "--out", str(tmp_path), "--r-safe", "0.95")
+    assert code != 0 and "r_safe" in out and "Traceback" not in out

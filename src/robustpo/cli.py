@@ -303,6 +303,57 @@ def compare(
         console.print(f"Wrote {markdown}")
 
 
+@app.command()
+def toy(
+    out: Annotated[Path, typer.Option(help="Directory for toy.json, toy.png, toy.svg.")] = Path(
+        "toy-isamdp"),
+    r_safe: Annotated[list[float] | None, typer.Option(
+        help="Reward of the safe exit (repeat the option for a sweep; default 0.35).")] = None,
+    length: Annotated[int, typer.Option(help="Corridor length L.")] = 3,
+    inits: Annotated[int, typer.Option(help="Initial policies per method.")] = 300,
+    iterations: Annotated[int, typer.Option(help="Exact gradient-ascent steps.")] = 100,
+    lr: Annotated[float, typer.Option(help="Step size.")] = 30.0,
+    kappa: Annotated[float, typer.Option(help="SPO guidance weight.")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Seed of the initial policies.")] = 0,
+) -> None:
+    """The toy ISA-MDP: exact policy-gradient ascent of SPO, ARPO and BARPO (and the paper's
+    guidance variants) from the same random initial policies; the fraction of them ending at
+    the robust optimum, at a vulnerable optimum, or deceived at the safe exit."""
+    import json
+
+    from rich.table import Table
+
+    from .analysis.toy_figure import toy_figure
+    from .analysis.toy_isamdp import OUTCOMES, corridor_trap, run_toy
+    from .io.checkpoint import atomic_write_text
+
+    results = {}
+    for value in r_safe or [0.35]:
+        try:
+            mdp = corridor_trap(length, value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        with console.status(f"r_safe {value:g}: {inits} initial policies per method"):
+            results[value] = run_toy(mdp, inits, iterations, lr, kappa=kappa, seed=seed)
+        table = Table(title=f"Toy ISA-MDP, L {length}, r_safe {value:g}, V* "
+                            f"{results[value].optimum:.3f}: fraction of {inits} initial policies")
+        for column in ("method", *OUTCOMES, "mean natural", "mean worst"):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        result = results[value]
+        for method, fractions in result.fractions().items():
+            table.add_row(method, *(f"{fractions[o]:.2f}" for o in OUTCOMES),
+                          f"{result.natural[method].mean():.3f}",
+                          f"{result.worst[method].mean():.3f}")
+        console.print(table)
+    atomic_write_text(out / "toy.json", json.dumps({
+        "config": {"length": length, "inits": inits, "iterations": iterations, "lr": lr,
+                   "kappa": kappa, "seed": seed},
+        "results": {str(k): {"optimum": r.optimum, "fractions": r.fractions()}
+                    for k, r in results.items()}}, indent=1))
+    paths = toy_figure(results, out / "toy")
+    console.print(f"Wrote {out / 'toy.json'}, {', '.join(str(p) for p in paths)}")
+
+
 DEMO_ATTACKS = ["random", "critic", "mad"]
 
 
