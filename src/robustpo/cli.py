@@ -304,6 +304,25 @@ def compare(
 
 
 @app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run directories (with metrics.csv; attack.json, attack-action.json and eps "
+             "sweeps where present).")],
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    title: Annotated[str, typer.Option(help="Page title.")] = "robustpo report",
+) -> None:
+    """One self-contained HTML page of many runs: training curves by method with seed bands,
+    natural vs worst-case returns, per-attack bars with 95% CIs, robustness curves, rliable
+    aggregates (IQM, median, mean; probability of improvement; performance profiles) and a
+    table of all runs with their configs. Figures also as PNG and SVG."""
+    from .report.page import build_report
+
+    with console.status(f"Reading {len(run_dirs)} runs and drawing the figures"):
+        path = build_report(run_dirs, out, title)
+    console.print(f"Wrote {path} (figures in {path.parent / (path.stem + '_figures')})")
+
+
+@app.command()
 def toy(
     out: Annotated[Path, typer.Option(help="Directory for toy.json, toy.png, toy.svg.")] = Path(
         "toy-isamdp"),

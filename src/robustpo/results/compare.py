@@ -25,6 +25,8 @@ from .convergence import QUICK, convergence_flags, worst_label
 from .suite import RESULT_FILES
 
 DEFAULT_LAYOUT = (PPOConfig().num_envs, PPOConfig().rollout_steps)
+SB3_MODEL = "model.zip"  # a Stable-Baselines3 victim's directory holds this and no config
+SB3_METHOD = "SB3 victim"
 
 
 @dataclass(frozen=True)
@@ -98,16 +100,20 @@ def method_name(cfg: TrainConfig) -> str:
 
 def read_agent(run_dir: Path, target: str = OBSERVATION) -> AgentRow:
     """Read ``run_dir/config.yaml`` and the suite result of ``target``'s attacks
-    (``attack.json`` for observation attacks, ``attack-action.json`` for action attacks).
+    (``attack.json`` for observation attacks, ``attack-action.json`` for action attacks). A
+    directory holding a Stable-Baselines3 ``model.zip`` and no config (a victim trained
+    elsewhere, attacked with ``--sb3``) is the method "SB3 victim", seed 0.
 
     Raises:
         CheckpointError: the directory is not a run, has no suite result yet, or the result
             is not the JSON ``robustpo attack`` writes.
     """
-    try:
-        cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
-    except RobustpoError as exc:
-        raise CheckpointError(f"{run_dir}/config.yaml cannot be read: {exc}") from None
+    external = (run_dir / SB3_MODEL).is_file() and not (run_dir / "config.yaml").is_file()
+    if not external:
+        try:
+            cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
+        except RobustpoError as exc:
+            raise CheckpointError(f"{run_dir}/config.yaml cannot be read: {exc}") from None
     path = run_dir / RESULT_FILES[target]
     command = f"robustpo attack {run_dir} --attacks all --target {target}"
     if not path.is_file():
@@ -127,8 +133,12 @@ def read_agent(run_dir: Path, target: str = OBSERVATION) -> AgentRow:
             f"{path} is not a robustpo attack result ({exc!r}); rerun `{command}`.") from None
     if not attacks:
         raise CheckpointError(f"{path} holds no attack; rerun `{command}`.")
+    flags = convergence_flags(attacks, ci_low, disagree, target)
+    if external:
+        return AgentRow(run_dir, SB3_METHOD, str(data.get("env", "?")), 0, eps, natural,
+                        attacks, flags, protocol)
     return AgentRow(run_dir, method_name(cfg), cfg.env, cfg.seed, eps, natural, attacks,
-                    convergence_flags(attacks, ci_low, disagree, target), protocol)
+                    flags, protocol)
 
 
 def median_agent(rows: list[AgentRow]) -> AgentRow:
