@@ -392,12 +392,14 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """The main job on defaults: train BAR-PPO on Hopper-v5 briefly, then attack it beside the
-    zoo's PPO agent (natural return, random, critic and MAD attacks at eps 0.075)."""
+    zoo's PPO and 2M-step BAR-PPO agents (natural return, random, critic and MAD attacks at
+    eps 0.075), and write the HTML report of what it ran."""
     _one_torch_thread()
     import json
 
     from .agents.agent import load_agent
     from .io.checkpoint import atomic_write_text
+    from .report.page import build_report
     from .results.suite import run_suite
     from .results.tables import comparison_table
     from .training.driver import train as run_training
@@ -406,12 +408,12 @@ def demo(
     console.print(f"[bold]1/2[/bold] Training BAR-PPO on Hopper-v5 for {steps:,} steps -> {out}")
     result = run_training("barppo", "Hopper-v5", steps=steps, seed=seed, out=out)
     eps = result.agent.attack_eps
-    agents = {f"BAR-PPO, {steps:,} steps (this run)": result.agent}
-    zoo = _zoo_agent_dir("ppo-Hopper-v5")
-    if zoo is not None:
-        agents = {"PPO, 2M steps (zoo)": load_agent(zoo), **agents}
-    else:
-        console.print("zoo/ppo-Hopper-v5 not found: evaluating the new agent alone.")
+    zoo = {label: _zoo_agent_dir(name) for label, name in (
+        ("PPO, 2M steps (zoo)", "ppo-Hopper-v5"), ("BAR-PPO, 2M steps (zoo)", "barppo-Hopper-v5"))}
+    agents = {label: load_agent(path) for label, path in zoo.items() if path is not None}
+    agents[f"BAR-PPO, {steps:,} steps (this run)"] = result.agent
+    if len(agents) == 1:
+        console.print("zoo/ not found: evaluating the new agent alone.")
     console.print(f"[bold]2/2[/bold] Attacking: {episodes} deterministic episodes per cell, "
                   f"eps {eps:g} on normalised observations")
     suites = {}
@@ -421,10 +423,14 @@ def demo(
     console.print(comparison_table(suites, "Hopper-v5: mean return [95% CI] under attack"))
     atomic_write_text(out / "demo.json", json.dumps(
         {label: s.to_json() for label, s in suites.items()}, indent=1))
+    with console.status("Writing the report"):
+        report = build_report([*(p for p in zoo.values() if p is not None), out],
+                              out / "report.html", "robustpo demo: BAR-PPO on Hopper-v5")
     console.print(
         f"Run directory {out}: config.yaml, meta.json, metrics.csv, tb/ (tensorboard --logdir "
-        f"{out / 'tb'}), agent.safetensors, demo.json. Full six-attack suite: robustpo attack "
-        f"{out}"
+        f"{out / 'tb'}), agent.safetensors, demo.json, and {report.name}: the zoo agents' "
+        f"full six-attack suites beside this run's training curves (open it in a browser). "
+        f"This run's full suite: robustpo attack {out}"
     )
 
 
