@@ -107,7 +107,7 @@ def _add_aggregates(section: Section, runs: list[RunData], env: str, target: str
     counts = ", ".join(f"{m}: {len(v)}" for m, v in worst.items())
     section.parts.append(
         f"<p class='note'>Aggregates over agents ({target} attacks; agents per method: "
-        f"{html.escape(counts)}), rliable, stratified bootstrap 95% CIs.</p>")
+        f"{html.escape(counts)}); rliable's definitions, bootstrap 95% CIs over agents.</p>")
     estimates = {"worst-case": aggregate_estimates(worst),
                  "natural": aggregate_estimates(natural)}
     for what, estimate in estimates.items():
