@@ -323,6 +323,71 @@ def report(
 
 
 @app.command()
+def landscape(
+    run_dir: Annotated[Path, typer.Argument(help="The agent at the centre of the slice.")],
+    between: Annotated[Path | None, typer.Option(
+        help="A second agent: slice along the line from RUN_DIR (0) to it (1).")] = None,
+    attack: Annotated[str | None, typer.Option(
+        help="Also the return under this attack (random, critic or mad).")] = None,
+    eps: Annotated[float | None, typer.Option(help="Attack eps (default: the agent's).")] = None,
+    points: Annotated[int, typer.Option(help="Points per direction.")] = 11,
+    span: Annotated[float, typer.Option(
+        help="Steps from -span to span (between: from -span to 1 + span).")] = 0.25,
+    two_d: Annotated[bool, typer.Option(
+        "--2d", help="A 2-D slice (a second random direction).")] = False,
+    episodes: Annotated[int, typer.Option(help="Episodes per point.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the directions and episodes.")] = 0,
+    out: Annotated[Path | None, typer.Option(
+        help="Output path without suffix (default RUN_DIR/landscape).")] = None,
+) -> None:
+    """The natural return (and the return under --attack) along 1-D or 2-D slices of the
+    actor's parameter space around an agent, in filter-normalised random directions (Li et
+    al. 2018), or along the line to a second agent; writes JSON, PNG and SVG."""
+    _one_torch_thread()
+    import json
+
+    import numpy as np
+    import torch
+
+    from .agents.agent import load_agent
+    from .analysis.landscape import direction_between, filter_normalized_direction
+    from .analysis.landscape import landscape as run_landscape
+    from .analysis.landscape_figure import landscape_figure
+    from .io.checkpoint import atomic_write_text
+
+    _check_eval_values(episodes, eps)
+    if points < 2:
+        raise ConfigError(f"--points must be at least 2, got {points}.")
+    agent = load_agent(run_dir)
+    generator = torch.Generator().manual_seed(seed)
+    if between is not None:
+        directions = [direction_between(agent, load_agent(between))]
+        grids = [np.linspace(-span, 1 + span, points)]
+        labels = [f"step from {run_dir} (0) to {between} (1)"]
+    else:
+        directions = [filter_normalized_direction(agent, generator)]
+        grids = [np.linspace(-span, span, points)]
+        labels = ["filter-normalised direction 1"]
+    if two_d:
+        directions.append(filter_normalized_direction(agent, generator))
+        grids.append(np.linspace(-span, span, points))
+        labels.append("filter-normalised direction 2")
+    base = out or (run_dir if run_dir.is_dir() else run_dir.parent) / "landscape"
+    total = int(np.prod([len(g) for g in grids]))
+    with console.status(f"{total} points x {episodes} episodes"
+                        f"{'' if attack is None else f' (and under {attack})'}"):
+        result = run_landscape(agent, directions, grids, episodes, attack, eps, seed)
+    atomic_write_text(base.with_suffix(".json"), json.dumps({
+        "run": str(run_dir), "between": None if between is None else str(between),
+        "attack": attack, "eps": agent.attack_eps if eps is None else eps,
+        "episodes": episodes, "seed": seed, "axes": labels,
+        "points": [{"coords": p.coords, "natural": p.natural, "attacked": p.attacked}
+                   for p in result]}, indent=1))
+    paths = landscape_figure(result, base, f"{agent.env_id}: {run_dir}", attack, tuple(labels))
+    console.print(f"Wrote {base.with_suffix('.json')}, {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
 def toy(
     out: Annotated[Path, typer.Option(help="Directory for toy.json, toy.png, toy.svg.")] = Path(
         "toy-isamdp"),

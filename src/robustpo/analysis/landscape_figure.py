@@ -1,0 +1,59 @@
+"""Pictures of a return landscape (:mod:`robustpo.analysis.landscape`)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..io.checkpoint import atomic_write_bytes
+from .landscape import LandscapePoint
+
+
+def landscape_figure(points: list[LandscapePoint], out: Path, title: str,
+                     attack: str | None, axis_labels: tuple[str, ...]) -> list[Path]:
+    """1-D: mean return with its 95% CI band against the step, natural and attacked; 2-D:
+    contour maps of the natural and the attacked return. Writes ``out`` + ``.png`` and
+    ``.svg``; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [("natural", [p.natural for p in points])]
+    if attack is not None:
+        series.append((f"under {attack}", [p.attacked for p in points]))
+    if len(points[0].coords) == 1:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        xs = [p.coords[0] for p in points]
+        for label, values in series:
+            mean, low, high = np.array(values).T
+            line = ax.plot(xs, mean, "o-", label=label)
+            ax.fill_between(xs, low, high, alpha=0.25, color=line[0].get_color(), linewidth=0)
+        ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel(axis_labels[0])
+        ax.set_ylabel("mean return [95% CI]")
+        ax.legend()
+    else:
+        xs = sorted({p.coords[0] for p in points})
+        ys = sorted({p.coords[1] for p in points})
+        fig, axes = plt.subplots(1, len(series), figsize=(5.4 * len(series), 4.4),
+                                 squeeze=False)
+        for ax, (label, values) in zip(axes[0], series, strict=True):
+            grid = np.array([v[0] for v in values]).reshape(len(xs), len(ys)).T
+            contour = ax.contourf(xs, ys, grid, levels=20, cmap="viridis")
+            fig.colorbar(contour, ax=ax, label="mean return")
+            ax.plot([0], [0], "r*", markersize=10)
+            ax.set_xlabel(axis_labels[0])
+            ax.set_ylabel(axis_labels[1])
+            ax.set_title(label)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
+    for path in paths:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=path.suffix[1:], dpi=120)
+        atomic_write_bytes(path, buffer.getvalue())
+    plt.close(fig)
+    return paths
