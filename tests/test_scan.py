@@ -65,6 +65,28 @@ def test_successive_halving_trains_the_better_half_on_and_keeps_the_best_finishe
         ScanPlan(1000, ({},), rungs=(0.5, 0.25, 1.0))
 
 
+def test_the_kept_configurations_second_seed_trains_beside_the_last_rung():
+    # 4 configurations, rungs (0.25, 0.5, 1.0): 4 -> 2 -> 1; the last one's second seed is in
+    # the same call as its final rung (side by side), not after it.
+    at_budget = {(lr, b): v for lr, v in ((1e-3, 500.0), (2e-3, 400.0), (3e-3, 300.0),
+                                          (4e-3, 600.0)) for b in (0.25, 0.5)}
+    final = {1e-3: 500.0, 2e-3: 400.0, 3e-3: 300.0, 4e-3: 600.0}
+    calls = []
+    plan = ScanPlan(1000, tuple({"lr": lr} for lr in final), seeds=2, screen_episodes=5,
+                    rungs=(0.25, 0.5, 1.0))
+
+    def evaluate(items):
+        calls.append([(c["lr"], s, b) for c, s, b in items])
+        return [((c["lr"], s), final[c["lr"]] + s if b == 1.0 else at_budget[(c["lr"], b)],
+                 (0.0, 1000.0), []) for c, s, b in items]
+
+    scan = run_scan(plan, 0, evaluate)
+    assert calls[-1] == [(3e-3, 0, 1.0), (3e-3, 1, 1.0)]
+    assert len(calls) == 3 and scan.kept.model == (3e-3, 0) and not scan.seeds_disagree
+    assert [(c.config["lr"], c.seed, c.budget) for c in scan.candidates][-2:] == [
+        (3e-3, 0, 1.0), (3e-3, 1, 1.0)]
+
+
 def test_a_second_seed_outside_the_first_ones_ci_is_reported_and_kept_if_lower():
     scan, _ = fake_scan([{1e-3: 500.0, 3e-3: 300.0}, {3e-3: 100.0}])
     assert scan.kept.model == (3e-3, 1) and scan.seeds_disagree

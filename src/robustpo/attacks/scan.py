@@ -163,7 +163,8 @@ def run_scan(
     evaluate: Callable[[list[tuple[dict[str, Any], int, float]]], list[Evaluated]],
 ) -> ScanResult:
     """Train and screen every configuration of ``plan`` (by successive halving over
-    ``plan.rungs``), then the kept one's further seeds.
+    ``plan.rungs``), then the kept one's further seeds (beside the last rung when a single
+    configuration reaches it).
 
     Args:
         plan: the protocol's plan.
@@ -188,15 +189,25 @@ def run_scan(
 
     alive, stopped = list(plan.configs), []
     for k, budget in enumerate(plan.rungs):
-        rung = candidates([(config, seed, budget) for config in alive])
-        if k == len(plan.rungs) - 1:
+        final = k == len(plan.rungs) - 1
+        items = [(config, seed, budget) for config in alive]
+        if final and len(alive) == 1:
+            # The kept configuration is known: its further seeds train beside it, so that
+            # no core idles while the last candidate finishes.
+            items += [(alive[0], seed + j, 1.0) for j in range(1, plan.seeds)]
+        rung = candidates(items)
+        if final:
             break
         ranked = sorted(rung, key=rank)
         survivors = {id(c) for c in ranked[: (len(ranked) + 1) // 2]}
         stopped += [c for c in ranked if id(c) not in survivors]
         alive = [c.config for c in rung if id(c) in survivors]
-    best = min(rung, key=rank)
-    more = candidates([(best.config, seed + k, 1.0) for k in range(1, plan.seeds)])
+    if len(alive) == 1:
+        rung, more = rung[:1], rung[1:]
+        best = rung[0]
+    else:
+        best = min(rung, key=rank)
+        more = candidates([(best.config, seed + k, 1.0) for k in range(1, plan.seeds)])
     kept = min([best, *more], key=rank)
     disagree = best.screen_ci95 is not None and any(
         not best.screen_ci95[0] <= c.screen_mean <= best.screen_ci95[1] for c in more)
