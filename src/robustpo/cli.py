@@ -377,14 +377,15 @@ def landscape(
     with console.status(f"{total} points x {episodes} episodes"
                         f"{'' if attack is None else f' (and under {attack})'}"):
         result = run_landscape(agent, directions, grids, episodes, attack, eps, seed)
-    atomic_write_text(base.with_suffix(".json"), json.dumps({
+    json_path = base.parent / f"{base.name}.json"
+    atomic_write_text(json_path, json.dumps({
         "run": str(run_dir), "between": None if between is None else str(between),
         "attack": attack, "eps": agent.attack_eps if eps is None else eps,
         "episodes": episodes, "seed": seed, "axes": labels,
         "points": [{"coords": p.coords, "natural": p.natural, "attacked": p.attacked}
                    for p in result]}, indent=1))
     paths = landscape_figure(result, base, f"{agent.env_id}: {run_dir}", attack, tuple(labels))
-    console.print(f"Wrote {base.with_suffix('.json')}, {', '.join(str(p) for p in paths)}")
+    console.print(f"Wrote {json_path}, {', '.join(str(p) for p in paths)}")
 
 
 @app.command()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from ..io.checkpoint import atomic_write_bytes
+from ..io.figures import FIGURE_FORMATS, save_figure
 from .landscape import LandscapePoint
 
 
@@ -50,10 +49,5 @@ def landscape_figure(points: list[LandscapePoint], out: Path, title: str,
             ax.set_title(label)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
-    for path in paths:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=path.suffix[1:], dpi=120)
-        atomic_write_bytes(path, buffer.getvalue())
-    plt.close(fig)
-    return paths
+    save_figure(fig, out)
+    return [out.parent / f"{out.name}.{fmt}" for fmt in FIGURE_FORMATS]

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from ..io.checkpoint import atomic_write_bytes
+from ..io.figures import FIGURE_FORMATS, save_figure
 from .toy_isamdp import OUTCOMES, ToyResult
 
 OUTCOME_COLORS = {"robust optimum": "#2a9d8f", "vulnerable": "#e9c46a", "deceived": "#e76f51",
@@ -56,10 +55,5 @@ def toy_figure(results: dict[float, ToyResult], out: Path) -> list[Path]:
         ax.set_title("deceived (solid) and robust optimum (dashed)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=7)
     fig.tight_layout()
-    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
-    for path in paths:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=path.suffix[1:], dpi=130)
-        atomic_write_bytes(path, buffer.getvalue())
-    plt.close(fig)
-    return paths
+    save_figure(fig, out, dpi=130)
+    return [out.parent / f"{out.name}.{fmt}" for fmt in FIGURE_FORMATS]

@@ -4,7 +4,6 @@ undiscounted episode returns; steps are environment steps."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..io.checkpoint import atomic_write_bytes
+from ..io.figures import save_figure
 from ..results.compare import group, median_agent
 from .aggregates import AGGREGATES, Estimate
 from .data import CURVE_COLUMNS, RunData
@@ -207,12 +206,4 @@ def profile_plot(profiles: dict[str, tuple[np.ndarray, np.ndarray]], thresholds:
 def export(fig: Figure, directory: Path, name: str) -> bytes:
     """Write ``directory/name.png`` and ``.svg`` atomically, close the figure, and return
     the PNG's bytes (for embedding)."""
-    out = b""
-    for fmt in ("png", "svg"):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=110)
-        atomic_write_bytes(directory / f"{name}.{fmt}", buffer.getvalue())
-        if fmt == "png":
-            out = buffer.getvalue()
-    plt.close(fig)
-    return out
+    return save_figure(fig, directory / name, dpi=110)["png"]
