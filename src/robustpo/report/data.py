@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import CheckpointError, RobustpoError
 from ..io.rundir import read_run_config
-from ..results.compare import SB3_MODEL, AgentRow, method_name, read_agent
+from ..results.compare import AgentRow, is_sb3_victim, method_name, read_agent
 from ..results.suite import RESULT_FILES
 from ..training.presets import config_from_dict
 
@@ -58,7 +58,7 @@ def read_run(run: Path) -> RunData:
             is corrupt (the message names the file and the command that rewrites it).
     """
     run = Path(run)
-    if (run / SB3_MODEL).is_file() and not (run / "config.yaml").is_file():
+    if is_sb3_victim(run):
         row = read_agent(run)  # a victim trained elsewhere: its suite result only
         data = RunData(run, row.method, row.env, row.seed, "(trained outside robustpo)")
     else:

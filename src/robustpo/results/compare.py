@@ -29,6 +29,12 @@ SB3_MODEL = "model.zip"  # a Stable-Baselines3 victim's directory holds this and
 SB3_METHOD = "SB3 victim"
 
 
+def is_sb3_victim(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a policy trained elsewhere (a Stable-Baselines3
+    ``model.zip`` and no robustpo config) rather than a robustpo run."""
+    return (run_dir / SB3_MODEL).is_file() and not (run_dir / "config.yaml").is_file()
+
+
 @dataclass(frozen=True)
 class AgentRow:
     """One agent's suite result. Returns are undiscounted episode returns (mean over episodes).
@@ -108,7 +114,7 @@ def read_agent(run_dir: Path, target: str = OBSERVATION) -> AgentRow:
         CheckpointError: the directory is not a run, has no suite result yet, or the result
             is not the JSON ``robustpo attack`` writes.
     """
-    external = (run_dir / SB3_MODEL).is_file() and not (run_dir / "config.yaml").is_file()
+    external = is_sb3_victim(run_dir)
     if not external:
         try:
             cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
