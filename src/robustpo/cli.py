@@ -323,6 +323,67 @@ def report(
 
 
 @app.command()
+def sweep(
+    study_file: Annotated[Path, typer.Argument(help="Study YAML file (docs/sweeps.md).")],
+    address: Annotated[str | None, typer.Option(
+        help="An existing Ray cluster ('auto' on its head node, or HOST:PORT); default: a "
+             "local Ray on this machine's cores.")] = None,
+    max_concurrent: Annotated[int | None, typer.Option(
+        help="At most this many trials at once (default: as the CPUs allow).")] = None,
+    resume: Annotated[bool, typer.Option(
+        help="Continue an interrupted study: finished trials are kept, the others continue "
+             "from their checkpoints.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="List the trials; run nothing.")] = False,
+) -> None:
+    """Run a study on Ray Tune: every trial (method x env x seed x config values) trains into
+    a run directory and runs the attack suite; at the end, the compare table and the HTML
+    report of the study. Needs `pip install 'robustpo[sweep]'`."""
+    from .sweep.study import load_study
+
+    study = load_study(study_file)
+    if dry_run:
+        _print_study(study)
+        return
+    from .sweep.tuner import run_study
+
+    dirs = run_study(study, address=address, max_concurrent=max_concurrent, resume=resume)
+    console.print(f"Study {study.name}: {len(dirs)} finished trials in {study.out}")
+    if not dirs:
+        return
+    if study.attack is not None:
+        from .io.checkpoint import atomic_write_text
+        from .results.compare import markdown_table, read_agent, rich_table
+
+        rows = [read_agent(d, study.attack.target) for d in dirs]
+        console.print(rich_table(rows))
+        atomic_write_text(study.out / "results.md", markdown_table(rows) + "\n")
+    from .report.page import build_report
+
+    with console.status("Writing the report"):
+        path = build_report(dirs, study.out / "report.html", f"robustpo study {study.name}")
+    console.print(f"Wrote {path}" + (f" and {study.out / 'results.md'}" if study.attack else ""))
+
+
+def _print_study(study) -> None:
+    table = Table(title=f"Study {study.name} -> {study.out}")
+    table.add_column("trial")
+    table.add_column("grid values")
+    if study.search is None:
+        for trial in study.trials():
+            table.add_row(trial.name, ", ".join(f"{k}={v}" for k, v in trial.varied.items()))
+    else:
+        s = study.search
+        space = ", ".join(f"{k}~{kind}{list(args)}" for k, (kind, args) in s.space.items())
+        table.add_row(f"{s.samples} samples ({s.algorithm}, scheduler {s.scheduler}) x "
+                      f"{len(study.methods) * len(study.envs) * len(study.seeds)}", space)
+    attack = study.attack
+    console.print(table)
+    console.print("attack: " + (f"{', '.join(attack.attacks)} ({attack.protocol} protocol, "
+                                f"{attack.target}, {attack.episodes} episodes)"
+                                if attack else "none"))
+
+
+@app.command()
 def landscape(
     run_dir: Annotated[Path, typer.Argument(help="The agent at the centre of the slice.")],
     between: Annotated[Path | None, typer.Option(
