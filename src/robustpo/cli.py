@@ -346,8 +346,13 @@ def sweep(
         return
     from .sweep.tuner import run_study
 
-    dirs = run_study(study, address=address, max_concurrent=max_concurrent, resume=resume)
+    result = run_study(study, address=address, max_concurrent=max_concurrent, resume=resume)
+    dirs = result.run_dirs
     console.print(f"Study {study.name}: {len(dirs)} finished trials in {study.out}")
+    if result.best is not None:
+        best_dir, value, values = result.best
+        console.print(f"Best {study.search.metric} ({study.search.mode}): {value:.6g} with "
+                      f"{values} -> {best_dir}")
     if not dirs:
         return
     if study.attack is not None:

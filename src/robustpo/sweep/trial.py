@@ -24,22 +24,29 @@ Report = Callable[[dict[str, Any]], None]
 
 
 class ReportMetrics(Callback):
-    """Hand every iteration's metrics to ``report`` (a sweep scheduler). Values not yet known
-    (the return before the first finished episode) are reported as NaN, so that every report
-    holds the same keys."""
+    """Hand every iteration's metrics to ``report`` (a sweep scheduler), but the last
+    iteration's, which :func:`run_trial` reports once the agent is saved and attacked: a
+    scheduler may stop a trial at any report, and stopping it there must lose nothing. Values
+    not yet known (the return before the first finished episode) are reported as NaN, so that
+    every report holds the same keys."""
 
     def __init__(self, report: Report) -> None:
         self.report = report
+        self.last: dict[str, Any] = {}
 
     def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
-        self.report({k: math.nan if v == "" else v for k, v in metrics.items()})
+        self.last = {k: math.nan if v == "" else v for k, v in metrics.items()}
+        if run.learner.iteration < run.learner.total_iterations:
+            self.report(self.last)
 
 
 def run_trial(study: Study, trial: TrialSpec, report: Report) -> dict[str, Any]:
     """Train ``trial`` into ``study.run_dir(trial)``, continuing it from its newest checkpoint
     if the directory already holds it, then run the study's attack suite (skipped when its
-    result file exists). Reports each iteration's metrics, then once ``natural`` and
-    ``worst_case`` (mean returns over the attack's episodes), which are also returned.
+    result file exists). Reports each iteration's metrics; the last report, also returned,
+    comes after the agent is saved and attacked and adds ``natural`` and ``worst_case`` (mean
+    returns over the attack's episodes) to the last iteration's metrics (which a trial
+    resumed after its training ended no longer has).
 
     Raises:
         CheckpointError: the run directory holds a run of another config (the study file was
@@ -47,7 +54,7 @@ def run_trial(study: Study, trial: TrialSpec, report: Report) -> dict[str, Any]:
         RobustpoError: from training or the attacks.
     """
     run_dir = study.run_dir(trial)
-    callbacks = [ReportMetrics(report)]
+    reporter = ReportMetrics(report)
     cfg = resolve_config(trial.algo, trial.env, preset=study.preset, overrides=trial.overrides,
                          seed=trial.seed, total_steps=study.steps)
     if (run_dir / "config.yaml").is_file():
@@ -57,16 +64,16 @@ def run_trial(study: Study, trial: TrialSpec, report: Report) -> dict[str, Any]:
                 f"{run_dir} holds a run of another config than trial {trial.name} of study "
                 f"{study.source}: the study file changed after the trial started. Restore the "
                 f"study file, or give the study another out directory.")
-        result = train(resume=run_dir, progress=False, callbacks=callbacks)
+        result = train(resume=run_dir, progress=False, callbacks=[reporter])
     else:
         result = train(trial.algo, trial.env, steps=study.steps, seed=trial.seed, out=run_dir,
                        preset=study.preset, overrides=trial.overrides, progress=False,
-                       callbacks=callbacks)
-    if study.attack is None:
-        return {}
-    suite = attack_trial(study, result.agent, run_dir)
-    final = {"natural": suite["natural"]["mean"], "worst_case": suite["worst"]["mean"],
-             "iteration": result.iterations, "global_step": result.global_step}
+                       callbacks=[reporter])
+    final = {**reporter.last, "iteration": result.iterations,
+             "global_step": result.global_step}
+    if study.attack is not None:
+        suite = attack_trial(study, result.agent, run_dir)
+        final.update(natural=suite["natural"]["mean"], worst_case=suite["worst"]["mean"])
     report(final)
     return final
 

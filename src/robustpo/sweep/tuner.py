@@ -11,6 +11,7 @@ trainable again, which continues the run directory from its newest checkpoint bi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def _trial_of(study: Study, config: dict[str, Any]) -> TrialSpec:
                        {**config.get("grid", {}), **config.get("search", {})})
 
 
-def _trainable(config: dict[str, Any], study: Study) -> None:
+def robustpo_trial(config: dict[str, Any], study: Study) -> None:
     """The Tune function trainable: one robustpo trial, reporting to Tune."""
     run_trial(study, _trial_of(study, config), _import("ray.tune").report)
 
@@ -94,10 +95,24 @@ def _dirname(study: Study) -> Any:
     return name
 
 
+@dataclass
+class SweepResult:
+    """What :func:`run_study` returns.
+
+    Attributes:
+        run_dirs: run directories of the trials that finished (trained and, with an attack
+            section, attacked), sorted; trials a scheduler stopped early are not among them.
+        best: a tuning study's best finished trial's run directory, metric value and
+            searched config values; None for a grid study.
+    """
+
+    run_dirs: list[Path]
+    best: tuple[Path, float, dict[str, Any]] | None = None
+
+
 def run_study(study: Study, *, address: str | None = None, max_concurrent: int | None = None,
-              resume: bool = False, verbose: int = 1) -> list[Path]:
-    """Run every trial of ``study`` that has not finished; return the run directories of the
-    study's trials that have (trained and, with an attack section, attacked).
+              resume: bool = False, verbose: int = 1) -> SweepResult:
+    """Run every trial of ``study`` that has not finished.
 
     Args:
         study: from :func:`~robustpo.sweep.study.load_study`.
@@ -131,7 +146,7 @@ def run_study(study: Study, *, address: str | None = None, max_concurrent: int |
     ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
              logging_level="WARNING", log_to_driver=verbose > 0)
     try:
-        trainable = tune.with_resources(tune.with_parameters(_trainable, study=study),
+        trainable = tune.with_resources(tune.with_parameters(robustpo_trial, study=study),
                                         {"cpu": study.cpus_per_trial})
         if resume and tune.Tuner.can_restore(str(experiment)):
             tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True,
@@ -146,15 +161,20 @@ def run_study(study: Study, *, address: str | None = None, max_concurrent: int |
         results = tuner.fit()
     finally:
         ray.shutdown()
-    dirs = []
+    finished = {}
     for result in results:
         config = result.config or {}
-        if result.error is not None or "algo" not in config:
-            continue
-        run_dir = study.run_dir(_trial_of(study, config))
-        if _finished(study, run_dir):
-            dirs.append(run_dir)
-    return sorted(dirs)
+        if result.error is None and "algo" in config:
+            run_dir = study.run_dir(_trial_of(study, config))
+            if _finished(study, run_dir):
+                finished[run_dir] = (result.metrics or {}, config.get("search", {}))
+    best = None
+    if study.search is not None:
+        metric, sign = study.search.metric, 1 if study.search.mode == "max" else -1
+        scored = [(d, m[metric], c) for d, (m, c) in finished.items()
+                  if isinstance(m.get(metric), float | int) and m[metric] == m[metric]]
+        best = max(scored, key=lambda x: sign * x[1], default=None)
+    return SweepResult(sorted(finished), best)
 
 
 def _finished(study: Study, run_dir: Path) -> bool:
