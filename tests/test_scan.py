@@ -203,3 +203,16 @@ def test_an_interrupted_candidate_resumes_from_its_last_curve_point(monkeypatch,
     assert tensors_equal(resumed.tensors(), whole.tensors()) and curve == whole_curve
     assert not list((tmp_path / "b").rglob("progress.*"))
     assert not list((tmp_path / "b").rglob("paused.*"))
+
+
+def test_scan_workers_follow_robustpo_workers(monkeypatch):
+    from robustpo.attacks.scan import scan_workers
+    from robustpo.errors import ConfigError
+
+    monkeypatch.delenv("ROBUSTPO_WORKERS", raising=False)
+    assert scan_workers() == (os.cpu_count() or 1)
+    monkeypatch.setenv("ROBUSTPO_WORKERS", "3")
+    assert scan_workers() == 3
+    monkeypatch.setenv("ROBUSTPO_WORKERS", "zero")
+    with pytest.raises(ConfigError, match="ROBUSTPO_WORKERS"):
+        scan_workers()

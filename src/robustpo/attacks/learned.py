@@ -25,7 +25,7 @@ from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
 from .base import ActionAttack, Attack, ObservationAttack, action_ball, register
 from .cache import AttackCache, config_fingerprint
-from .scan import SCREEN_SEED, WORKERS, Evaluated, ScanPlan, run_scan, side_by_side
+from .scan import SCREEN_SEED, Evaluated, ScanPlan, run_scan, scan_workers, side_by_side
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
@@ -155,7 +155,7 @@ class LearnedAttack(Attack):
     learned = True
     steps = 500_000
     paper_plan: ClassVar[ScanPlan]
-    workers = WORKERS  # a scan's candidates trained side by side, one per core
+    workers: int | None = None  # candidates trained side by side (None: scan_workers())
 
     def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
         super().__init__(seed, protocol)
@@ -177,7 +177,7 @@ class LearnedAttack(Attack):
             root = Path(self.cache_dir) if self.cache_dir is not None else Path(tmp)
 
             def evaluate(items: list[tuple[dict[str, Any], int, float]]) -> list[Evaluated]:
-                if self.workers <= 1 or len(items) <= 1:
+                if (self.workers or scan_workers()) <= 1 or len(items) <= 1:
                     return [self._candidate(agent, eps, plan, root, item, True)
                             for item in items]
                 return self._side_by_side(agent, eps, plan, root, items)

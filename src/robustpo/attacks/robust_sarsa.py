@@ -50,7 +50,7 @@ from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
 from .cache import AttackCache, config_fingerprint
 from .gradient import START, STEPS
-from .scan import SCREEN_SEED, WORKERS, side_by_side
+from .scan import SCREEN_SEED, side_by_side
 
 if TYPE_CHECKING:
 
@@ -192,7 +192,7 @@ class RobustSarsaAttack(ObservationAttack):
     description = "robust Sarsa: PGD minimising a learned Q(s, pi(s')), 4-point grid"
     grid: ClassVar[list[tuple[float, float]]] = SMALL_GRID
     learned = True
-    workers = WORKERS  # grid points trained and screened side by side, one per core
+    workers: int | None = None  # grid points trained side by side (None: scan_workers())
     screen_episodes = 10
     screen_seed = SCREEN_SEED  # screening episodes never overlap the evaluation's seeds
 

@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 import torch
 
 from ..core.envs import set_simulator_threads
+from ..errors import ConfigError
 
 SCREEN_SEED = 100_000  # screening episodes start here: never among the evaluation's seeds
-WORKERS = os.cpu_count() or 1  # candidates trained side by side, one per core
+WORKERS_VARIABLE = "ROBUSTPO_WORKERS"
 
 Item = TypeVar("Item")
 Out = TypeVar("Out")
@@ -34,11 +35,26 @@ def _run_work(item: Any) -> Any:
     return _WORK(item)
 
 
-def side_by_side(work: Callable[[Item], Out], items: list[Item], workers: int = WORKERS,
+def scan_workers() -> int:
+    """Processes a scan trains its candidates in, side by side: the environment variable
+    ``ROBUSTPO_WORKERS`` if set (a sweep sets it to its trial's CPUs), else one per core.
+
+    Raises:
+        ConfigError: ``ROBUSTPO_WORKERS`` is not a positive integer.
+    """
+    raw = os.environ.get(WORKERS_VARIABLE)
+    if raw is None:
+        return os.cpu_count() or 1
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ConfigError(f"{WORKERS_VARIABLE}={raw!r}: give a positive number of processes.")
+    return int(raw)
+
+
+def side_by_side(work: Callable[[Item], Out], items: list[Item], workers: int | None = None,
                  done: Callable[[int], None] | None = None) -> list[Out]:
     """``[work(item) for item in items]``, computed in up to ``workers`` forked processes
-    (one torch thread and one simulator thread each), in order; ``done(n)`` is called as the
-    first n results are in (a progress display).
+    (default :func:`scan_workers`; one torch thread and one simulator thread each), in order;
+    ``done(n)`` is called as the first n results are in (a progress display).
 
     The workers inherit ``work`` and everything it refers to (the victim agent) by fork; only
     the items and the results cross the pipe, so both must be picklable and small (return
@@ -48,6 +64,7 @@ def side_by_side(work: Callable[[Item], Out], items: list[Item], workers: int = 
     """
     global _WORK
     results: list[Out] = []
+    workers = workers or scan_workers()
     if workers <= 1 or len(items) <= 1:
         for item in items:
             results.append(work(item))

@@ -45,7 +45,11 @@ def _trial_of(study: Study, config: dict[str, Any]) -> TrialSpec:
 
 
 def robustpo_trial(config: dict[str, Any], study: Study) -> None:
-    """The Tune function trainable: one robustpo trial, reporting to Tune."""
+    """The Tune function trainable: one robustpo trial, reporting to Tune. Its learned
+    attacks' scans train as many candidates side by side as the trial has CPUs."""
+    from ..attacks.scan import WORKERS_VARIABLE
+
+    os.environ[WORKERS_VARIABLE] = str(max(1, int(study.cpus_per_trial)))
     run_trial(study, _trial_of(study, config), _import("ray.tune").report)
 
 
