@@ -191,3 +191,11 @@ def test_a_tuning_study_samples_with_optuna_stops_with_asha_and_names_the_best(t
     for run_dir in runs:  # a trial stopped at a rung has no agent (Tune kills it a little late)
         iterations = len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1
         assert iterations >= 4 and (run_dir / "agent.json").is_file() == (iterations == 16)
+
+
+def test_the_example_studies_load():
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+    assert len(examples) >= 2
+    for path in examples:
+        study = load_study(path)
+        assert study.search is not None or study.trials()
