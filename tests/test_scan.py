@@ -216,3 +216,39 @@ def test_scan_workers_follow_robustpo_workers(monkeypatch):
     monkeypatch.setenv("ROBUSTPO_WORKERS", "zero")
     with pytest.raises(ConfigError, match="ROBUSTPO_WORKERS"):
         scan_workers()
+
+
+@pytest.mark.slow
+def test_a_finished_halving_scan_reruns_without_training(monkeypatch, tmp_path):
+    # The survivors' paused states move on to later rungs; a rerun (another agent's table,
+    # an interrupted suite) must take each rung's screen from the record, not retrain.
+    monkeypatch.setattr(learned.SARLAttack, "paper_plan", ScanPlan(
+        4 * 2048, ({}, {"clip_eps": 0.4}, {"policy_lr": 1e-3}, {"entropy_coef": 1e-2}), seeds=2,
+        screen_episodes=2, rungs=(0.25, 0.5, 1.0)))  # 4 -> 2 -> 1
+    monkeypatch.setattr(learned.SARLAttack, "workers", 1)
+    victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
+    first = make_attack("sarl", protocol="paper")
+    first.cache_dir = tmp_path
+    first.prepare(victim, 0.15)
+
+    step = learned.PPOLearner.step
+
+    def no_training(self):
+        raise AssertionError("a finished scan retrained a candidate")
+
+    monkeypatch.setattr(learned.PPOLearner, "step", no_training)
+    again = make_attack("sarl", protocol="paper")
+    again.cache_dir = tmp_path
+    again.prepare(victim, 0.15)
+    assert again.details == first.details
+    assert tensors_equal(again.adversary.tensors(), first.adversary.tensors())
+    # A cache without the records (older scans) retrains copies to the earlier rungs and
+    # leaves the finished adversaries as they were.
+    for record in tmp_path.rglob(learned.SCREENS_FILE):
+        record.unlink()
+    monkeypatch.setattr(learned.PPOLearner, "step", step)
+    old = make_attack("sarl", protocol="paper")
+    old.cache_dir = tmp_path
+    old.prepare(victim, 0.15)
+    assert old.details == first.details
+    assert tensors_equal(old.adversary.tensors(), first.adversary.tensors())

@@ -118,6 +118,10 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
 CURVE_FILE = "training_curve.json"
 PAUSED_FILE = "paused"  # a candidate's training state between successive-halving rungs
 PROGRESS_FILE = "progress"  # a candidate's training state at its last curve point
+# A candidate's screening results at the rungs below the full budget: a rerun of a finished or
+# interrupted scan reuses them instead of retraining survivors back to earlier rungs (their
+# paused state has moved on to later ones).
+SCREENS_FILE = "screens.json"
 CURVE_POINTS = 8
 
 
@@ -130,6 +134,20 @@ def training_curve(returns: list[float | None], points: int = CURVE_POINTS,
     n = len(returns) if total is None else total
     ends = [(k * n) // points for k in range(1, points + 1)]
     return [returns[end - 1] for end in ends if 0 < end <= len(returns)]
+
+
+def _read_screens(cache: AttackCache) -> dict[str, Any]:
+    """A candidate's recorded screens (:data:`SCREENS_FILE`), empty when there are none or
+    they were made for another victim or configuration."""
+    if cache.directory is None:
+        return {}
+    try:
+        data = json.loads((cache.directory / SCREENS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if not isinstance(data, dict) or data.get("fingerprint") != cache.record():
+        return {}
+    return dict(data.get("screens", {}))
 
 
 def load_curve(directory: Path) -> list[float | None]:
@@ -206,6 +224,12 @@ class LearnedAttack(Attack):
         """Train (or load, or resume) one candidate to its budget and screen it when the plan
         screens; below the full budget the model handed back is None (nothing keeps it)."""
         config, seed, budget = item
+        cache = self._cache(agent, eps, plan.steps, config, seed, root)
+        key = f"{budget:g} x {plan.screen_episodes} episodes"
+        screens = _read_screens(cache) if budget < 1.0 else {}
+        if key in screens:
+            known = screens[key]
+            return None, known["mean"], tuple(known["ci95"]), known["curve"]
         adversary, curve = self._adversary(agent, eps, plan.steps, config, seed, root, progress,
                                            budget)
         model = adversary if budget == 1.0 else None
@@ -214,6 +238,10 @@ class LearnedAttack(Attack):
         fixed = type(self)(self.seed)
         fixed.adversary, fixed.prepare = adversary, lambda *_: None
         stats = run_episodes(agent, fixed, eps, plan.screen_episodes, seed=SCREEN_SEED).stats
+        if budget < 1.0 and cache.directory is not None:
+            screens[key] = {"mean": stats.mean, "ci95": list(stats.ci95), "curve": curve}
+            atomic_write_text(cache.directory / SCREENS_FILE, json.dumps(
+                {"fingerprint": cache.record(), "screens": screens}))
         return model, stats.mean, stats.ci95, curve
 
     def _cache(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
@@ -236,14 +264,18 @@ class LearnedAttack(Attack):
         saved below the full budget, the finished adversary at it."""
         cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
         cache = self._cache(agent, eps, steps, overrides, seed, root)
-        if cache.valid():
+        finished = cache.valid()
+        if finished and budget == 1.0:
             try:
                 return load_agent(cache.directory), load_curve(cache.directory)
             except CheckpointError:
-                pass  # a corrupt cache is retrained below
-        cache.invalidate()
+                finished = False  # a corrupt cache is retrained below
+        if not finished:
+            cache.invalidate()
         learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs))
-        directory = cache.directory
+        # A finished candidate asked for at an earlier rung (a cache without screens.json)
+        # trains a copy to that rung and leaves the finished adversary untouched.
+        directory = None if finished else cache.directory
         total = learner.total_iterations
         target = math.ceil(budget * total)
         returns = self._resume(learner, directory, cache, target)
