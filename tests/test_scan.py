@@ -227,9 +227,14 @@ def test_a_finished_halving_scan_reruns_without_training(monkeypatch, tmp_path):
         screen_episodes=2, rungs=(0.25, 0.5, 1.0)))  # 4 -> 2 -> 1
     monkeypatch.setattr(learned.SARLAttack, "workers", 1)
     victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
-    first = make_attack("sarl", protocol="paper")
-    first.cache_dir = tmp_path
-    first.prepare(victim, 0.15)
+
+    def scan():
+        attack = make_attack("sarl", protocol="paper")
+        attack.cache_dir = tmp_path
+        attack.prepare(victim, 0.15)
+        return attack
+
+    first = scan()
 
     step = learned.PPOLearner.step
 
@@ -237,9 +242,7 @@ def test_a_finished_halving_scan_reruns_without_training(monkeypatch, tmp_path):
         raise AssertionError("a finished scan retrained a candidate")
 
     monkeypatch.setattr(learned.PPOLearner, "step", no_training)
-    again = make_attack("sarl", protocol="paper")
-    again.cache_dir = tmp_path
-    again.prepare(victim, 0.15)
+    again = scan()
     assert again.details == first.details
     assert tensors_equal(again.adversary.tensors(), first.adversary.tensors())
     # A cache without the records (older scans) retrains copies to the earlier rungs and
@@ -247,8 +250,6 @@ def test_a_finished_halving_scan_reruns_without_training(monkeypatch, tmp_path):
     for record in tmp_path.rglob(learned.SCREENS_FILE):
         record.unlink()
     monkeypatch.setattr(learned.PPOLearner, "step", step)
-    old = make_attack("sarl", protocol="paper")
-    old.cache_dir = tmp_path
-    old.prepare(victim, 0.15)
+    old = scan()
     assert old.details == first.details
     assert tensors_equal(old.adversary.tensors(), first.adversary.tensors())
