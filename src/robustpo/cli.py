@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .errors import ConfigError, RobustpoError, UnknownNameError
+
+if TYPE_CHECKING:
+    from .sweep.study import Study
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -369,7 +372,8 @@ def sweep(
     console.print(f"Wrote {path}" + (f" and {study.out / 'results.md'}" if study.attack else ""))
 
 
-def _print_study(study) -> None:
+def _print_study(study: Study) -> None:
+    """The ``--dry-run`` listing: each grid trial, or the search space, and the attack."""
     table = Table(title=f"Study {study.name} -> {study.out}")
     table.add_column("trial")
     table.add_column("grid values")
