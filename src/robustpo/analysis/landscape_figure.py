@@ -37,17 +37,23 @@ def landscape_figure(points: list[LandscapePoint], out: Path, title: str,
     else:
         xs = sorted({p.coords[0] for p in points})
         ys = sorted({p.coords[1] for p in points})
-        fig, axes = plt.subplots(1, len(series), figsize=(5.4 * len(series), 4.4),
-                                 squeeze=False)
-        for ax, (label, values) in zip(axes[0], series, strict=True):
-            grid = np.array([v[0] for v in values]).reshape(len(xs), len(ys)).T
-            contour = ax.contourf(xs, ys, grid, levels=20, cmap="viridis")
-            fig.colorbar(contour, ax=ax, label="mean return")
+        grids = [np.array([v[0] for v in values]).reshape(len(xs), len(ys)).T
+                 for _, values in series]
+        # One colour scale for every panel, so natural and attacked returns read alike.
+        low, high = min(g.min() for g in grids), max(g.max() for g in grids)
+        levels = np.linspace(low, high if high > low else low + 1.0, 21)
+        fig, axes = plt.subplots(1, len(series), figsize=(5.2 * len(series) + 1.2, 4.4),
+                                 squeeze=False, layout="constrained")
+        for ax, (label, _), grid in zip(axes[0], series, grids, strict=True):
+            contour = ax.contourf(xs, ys, grid, levels=levels, cmap="viridis")
             ax.plot([0], [0], "r*", markersize=10)
             ax.set_xlabel(axis_labels[0])
             ax.set_ylabel(axis_labels[1])
             ax.set_title(label)
+            ax.locator_params(axis="x", nbins=5)
+        fig.colorbar(contour, ax=list(axes[0]), label="mean return")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    if len(points[0].coords) == 1:
+        fig.tight_layout()
     save_figure(fig, out)
     return [out.parent / f"{out.name}.{fmt}" for fmt in FIGURE_FORMATS]
