@@ -27,7 +27,7 @@ class BARPPOConfig(PerturbedSurrogateConfig):
     nonnegative_fields: ClassVar[tuple[str, ...]] = ("sgld_beta", "kappa")
 
     kappa: float = setting(0.3, "weight of the clean surrogate (SPO guidance); chosen by "
-                           "robustpo's kappa search on Hopper-v5 (docs/results.md), the "
+                           "robustpo's kappa search on Hopper-v5 (docs/experiments/), the "
                            "paper's values are not public")
 
 

@@ -18,7 +18,7 @@ class PerturbedSurrogateConfig(RobustMethodConfig):
     robust_std_grad: str = setting(
         "perturbed", "log-std gradient of the perturbed surrogate: at the perturbed states "
         "(perturbed, the literal loss, as CAR-RL's code) or at the clean states (clean: sigma "
-        "is state-independent; the literal form inflates it, docs/results.md)")
+        "is state-independent; the literal form inflates it, docs/experiments/)")
 
     def validate(self) -> None:
         super().validate()

@@ -351,7 +351,8 @@ class LearnedAttack(Attack):
 # annealing) and add the PA-ATLA adversary's. Successive halving down to one configuration,
 # whose second seed then trains beside it: on zoo/ppo-Hopper-v5 the plain scan's training
 # curves had settled within 3% of their final return by a quarter of the budget, and the
-# configurations halving keeps end within noise of the plain scan's best (docs/results.md).
+# configurations halving keeps end within noise of the plain scan's best
+# (docs/experiments/2026-12-03-paper-protocol-first-agents.md).
 PA_ATLA_ADVERSARY = {"policy_lr": 1e-2, "value_lr": 1e-3, "clip_eps": 0.4, "entropy_coef": 3e-4}
 SARL_PAPER_PLAN = ScanPlan(
     steps=488 * 2048,  # ~1M, the reference's 488 iterations
