@@ -83,7 +83,8 @@ def natural_vs_worst(runs: list[RunData], env: str, target: str) -> Figure | Non
     ax.plot([low, high], [low, high], ":", color="grey", linewidth=1)
     ax.set_xlabel("natural return")
     ax.set_ylabel(f"worst-case return ({target} attacks)")
-    ax.set_title(f"{env}: each agent (ringed: the method's median agent)")
+    ax.set_title(f"{env}: each agent\n(ringed: the method's median agent; open marker: "
+                 "upper bound)", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
