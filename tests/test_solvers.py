@@ -10,7 +10,7 @@ from robustpo.agents.agent import Agent, gaussian_agent
 from robustpo.attacks import make_attack
 from robustpo.core.nets import GaussianActor
 from robustpo.core.objectives import ActionAlong, PolicyKL
-from robustpo.core.perturb import check_in_ball, fgsm, pgd, sgld
+from robustpo.core.perturb import check_in_ball, fgsm, pgd, pgd_best, sgld
 
 
 def victim(seed: int = 0) -> Agent:
@@ -104,6 +104,27 @@ def test_pgd_random_start_stays_in_its_smaller_ball(eps, fraction, seed):
                generator=torch.Generator().manual_seed(seed), start_radius=fraction * eps)
     # a zero gradient has sign 0: the result is the random start itself
     assert (flat - clean).abs().max() <= fraction * eps + 1e-6
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.0, 0.5), st.integers(1, 8), st.integers(0, 10_000))
+def test_pgd_best_returns_its_best_evaluated_point_and_that_point_s_value(eps, steps, seed):
+    g = torch.Generator().manual_seed(seed)
+    clean, w = torch.randn(2, 16, 3, generator=g), torch.randn(2, 1, 3, generator=g)
+    low, high = -torch.ones(3), torch.ones(3)
+    clean = clean.clamp(low, high)
+
+    def wiggly(x: torch.Tensor) -> torch.Tensor:  # (2, 16): sign steps overshoot its maxima
+        return torch.sin(8 * (x * w).sum(-1)) - (x ** 2).sum(-1)
+
+    point, value = pgd_best(wiggly, clean, eps, steps, box=(low, high))
+    assert point.shape == clean.shape and value.shape == clean.shape[:-1]
+    assert torch.allclose(value, wiggly(point), atol=1e-6)
+    assert ((point - clean).abs() <= eps + 1e-6).all()
+    assert (point >= low).all() and (point <= high).all()
+    # at least as good as no perturbation, and as plain PGD's last point on the same path
+    assert (value >= wiggly(clean) - 1e-6).all()
+    assert (value >= wiggly(pgd(wiggly, clean, eps, steps, False, box=(low, high))) - 1e-6).all()
 
 
 def test_the_closed_form_action_direction_gradient_equals_autograd():

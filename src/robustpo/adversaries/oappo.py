@@ -14,8 +14,8 @@ us; docs/action-robustness.md):
   scaled reward, the next action the policy took in the same episode (its mean action at a
   truncation or the rollout's end), and Q_adv' the critic as it was before this rollout.
 - **Where PGD acts.** On actions: ``delta`` in the ball of ``eps`` half-ranges (and the
-  action space), K sign steps from the action itself, the start kept where it is lower
-  (as OA-TD3's target).
+  action space), K sign steps from the action itself; the minimum is the lowest value
+  PGD evaluated, the start included (as OA-TD3's target).
 - **The advantage.** ``A_adv(s_t, a_t) = min_delta Q_adv(s_t, a_t + delta) - min_delta
   Q_adv(s_t, mu(s_t) + delta)``: how much better the sampled action is than the mean action,
   both under the worst perturbation. It is rescaled to the GAE advantages' standard deviation
@@ -36,7 +36,7 @@ import torch
 from ..config.sections import MethodConfig
 from ..core.nets import ActionValueNet
 from ..core.optim import adam, load_optimizer, optimizer_tensors
-from ..core.perturb import pgd
+from ..core.perturb import pgd_best
 from .base import register
 from .oatd3 import OAConfig
 from .spo import SPO
@@ -48,10 +48,10 @@ if TYPE_CHECKING:
 def worst_q(q: ActionValueNet, obs: torch.Tensor, actions: torch.Tensor, radius: torch.Tensor,
             box: tuple[torch.Tensor, torch.Tensor], steps: int) -> torch.Tensor:
     """``min_delta q(obs, actions + delta)`` over the ball of per-dimension ``radius`` and the
-    ``box``, by ``steps`` PGD sign steps from ``actions`` (kept where lower); ``(B,)``."""
-    worst = pgd(lambda a: -q(obs, a), actions, radius, steps, random_start=False, box=box)
-    with torch.no_grad():
-        return torch.minimum(q(obs, worst), q(obs, actions))
+    ``box``: the lowest value ``steps`` PGD sign steps from ``actions`` evaluated (the start
+    included); ``(B,)``."""
+    _, negated = pgd_best(lambda a: -q(obs, a), actions, radius, steps, box=box)
+    return -negated
 
 
 @register

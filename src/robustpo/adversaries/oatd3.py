@@ -17,7 +17,8 @@ sum; :func:`surgery`).
 Choices where the paper's text is not available to us (docs/action-robustness.md): the OA
 critics start as copies of the nominal ones and use the same smoothed target actions, so that
 eps = 0 gives Q_adv = Q exactly (and, with omega 0 or 0.5, TD3's parameters bit for bit); the
-PGD starts from a~' itself (no random start: a target must not be noisier than TD3's); K = 10
+PGD starts from a~' itself (no random start: a target must not be noisier than TD3's) and the
+inner min is the lowest value it evaluated (:func:`robustpo.core.perturb.pgd_best`); K = 10
 steps by default (the paper: 15-20).
 """
 
@@ -31,7 +32,7 @@ import torch
 
 from ..config.sections import MethodConfig, check_positive, setting
 from ..core.optim import adam, load_optimizer, optimizer_tensors, polyak_update
-from ..core.perturb import pgd
+from ..core.perturb import pgd_best
 from ..core.replay import Transitions
 from ..errors import ConfigError
 from .base import register
@@ -125,24 +126,18 @@ class OATD3(OffPolicyMethod):
         return batch.rewards + self.td3.gamma * batch.not_done * next_q
 
     def oa_target(self, nets: TD3Networks, batch: Transitions) -> torch.Tensor:
-        """The OA Bellman target ``(B,)``: each target OA critic at the action of the ball
-        (PGD from the smoothed target action) that minimises it, or at the smoothed target
-        action where that is lower; the smaller of the two critics."""
+        """The OA Bellman target ``(B,)``: each target OA critic at the lowest point PGD from
+        the smoothed target action evaluated (the start included, so the target never
+        exceeds the same critics' unperturbed one); the smaller of the two critics."""
         next_obs = batch.next_obs
-        start = self.next_actions.expand(2, -1, -1)
         radius = self.cfg.eps * nets.half_range
 
-        def q_sum(actions: torch.Tensor) -> torch.Tensor:  # each critic at its own actions
-            return -self.critics_target(next_obs, actions).sum(0)
+        def q_negated(actions: torch.Tensor) -> torch.Tensor:  # each critic at its own actions
+            return -self.critics_target(next_obs, actions)
 
-        worst = pgd(q_sum, start, radius, self.cfg.pgd_steps, random_start=False,
-                    box=(nets.low, nets.high))
-        with torch.no_grad():
-            # Sign steps may overshoot: keep the start where it is lower, so that the target
-            # never exceeds the same critics' unperturbed one.
-            q = torch.minimum(self.critics_target(next_obs, worst),
-                              self.critics_target(next_obs, self.next_actions))
-            return batch.rewards + self.td3.gamma * batch.not_done * q.min(0).values
+        _, negated = pgd_best(q_negated, self.next_actions.expand(2, -1, -1), radius,
+                              self.cfg.pgd_steps, box=(nets.low, nets.high))
+        return batch.rewards + self.td3.gamma * batch.not_done * (-negated).min(0).values
 
     def after_critic_update(self, nets: TD3Networks, batch: Transitions) -> None:
         target = self.oa_target(nets, batch)

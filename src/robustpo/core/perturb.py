@@ -93,6 +93,28 @@ def _grad(objective: Objective, x: torch.Tensor) -> torch.Tensor:
     return g
 
 
+def _value_and_grad(objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # One forward pass gives both; a closed-form gradient needs its own forward for the value.
+    if getattr(objective, "gradient", None) is not None:
+        with torch.no_grad():
+            return objective(x), objective.gradient(x)
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        value = objective(x)
+        (g,) = torch.autograd.grad(value.sum(), x)
+    return value.detach(), g
+
+
+def _search_region(clean: torch.Tensor, eps: torch.Tensor,
+                   box: tuple[torch.Tensor, torch.Tensor] | None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ball's faces ``(lo, hi)`` around ``clean``, intersected with ``box``."""
+    lo, hi = clean - eps, clean + eps
+    if box is not None:
+        lo, hi = torch.maximum(lo, box[0]), torch.minimum(hi, box[1])
+    return lo, hi
+
+
 def pgd(
     objective: Objective,
     clean: torch.Tensor,
@@ -130,9 +152,7 @@ def pgd(
         return clean.detach().clone()
     step = eps / steps
     clean = clean.detach()
-    lo, hi = clean - eps, clean + eps  # the ball's faces, computed once for all steps
-    if box is not None:
-        lo, hi = torch.maximum(lo, box[0]), torch.minimum(hi, box[1])
+    lo, hi = _search_region(clean, eps, box)  # computed once for all steps
     x = clean.clone()
     if random_start:
         radius = eps if start_radius is None else torch.minimum(
@@ -142,6 +162,52 @@ def pgd(
     for _ in range(steps):
         x = torch.clamp(x + step * _grad(objective, x).sign(), lo, hi)
     return x.detach()
+
+
+def pgd_best(
+    objective: Objective,
+    clean: torch.Tensor,
+    eps: float | torch.Tensor,
+    steps: int,
+    box: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PGD from ``clean`` (no random start) that returns, per sample, the best point it
+    evaluated and its value: the start, every iterate and the last point. Sign steps can
+    overshoot; keeping the best makes the result at least as good as ``clean`` (never worse
+    than no perturbation) at the cost of one forward pass more than :func:`pgd`, since every
+    gradient's forward pass also gives the iterate's value.
+
+    Args:
+        objective: maps points ``(..., dim)`` to values ``(...)`` to maximise, each value
+            depending on its own point only (e.g. twin critics ``(2, B)`` at ``(2, B, dim)``).
+        clean, eps, steps, box: as :func:`pgd`.
+
+    Returns:
+        ``(points, values)``: detached, shapes ``clean.shape`` and ``clean.shape[:-1]``.
+    """
+    eps = torch.as_tensor(eps, dtype=clean.dtype)
+    clean = clean.detach()
+    if not eps.any():
+        with torch.no_grad():
+            return clean.clone(), objective(clean)
+    step = eps / steps
+    lo, hi = _search_region(clean, eps, box)
+    x = best = clean
+    best_value = None
+    for _ in range(steps):
+        value, g = _value_and_grad(objective, x)
+        if best_value is None:
+            best_value = value
+        else:
+            better = value > best_value
+            best = torch.where(better.unsqueeze(-1), x, best)
+            best_value = torch.where(better, value, best_value)
+        x = torch.clamp(x + step * g.sign(), lo, hi)
+    with torch.no_grad():
+        value = objective(x)
+    better = value > best_value
+    return (torch.where(better.unsqueeze(-1), x, best).detach(),
+            torch.where(better, value, best_value).detach())
 
 
 def sgld(
