@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from robustpo.adversaries.oatd3 import surgery
 from robustpo.agents.agent import load_agent
 from robustpo.attacks import make_attack
+from robustpo.core.nets import TwinQ
+from robustpo.core.objectives import NegatedTwinQ
 from robustpo.core.perturb import pgd
 from robustpo.io.checkpoint import load_checkpoint
 from robustpo.io.rundir import checkpoint_paths
@@ -40,6 +42,19 @@ def test_surgery_never_opposes_either_gradient_and_is_the_weighted_sum_without_c
     else:
         assert torch.equal(out, (1 - omega) * g1 + omega * g2)
     assert torch.equal(surgery(g1, g2, 0.0), g1) and torch.equal(surgery(g1, g2, 1.0), g2)
+
+
+@pytest.mark.parametrize("hidden", [[32, 32], [16, 24, 8]])
+def test_the_twin_critics_closed_form_action_gradient_equals_autograd(hidden):
+    torch.manual_seed(4)
+    critics = TwinQ(5, 3, hidden).requires_grad_(False)
+    obs, actions = torch.randn(9, 5), torch.randn(2, 9, 3)
+    objective = NegatedTwinQ(critics, obs)
+    value, grad = objective.value_and_gradient(actions)
+    assert torch.equal(value, objective(actions))  # the same operations as forward()
+    x = actions.clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad(objective(x).sum(), x)
+    assert torch.allclose(grad, auto, atol=1e-6) and grad.abs().max() > 0.01
 
 
 @settings(max_examples=30, deadline=None)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..config.sections import MethodConfig, check_positive, setting
+from ..core.objectives import NegatedTwinQ
 from ..core.optim import adam, load_optimizer, optimizer_tensors, polyak_update
 from ..core.perturb import pgd_best
 from ..core.replay import Transitions
@@ -132,11 +133,9 @@ class OATD3(OffPolicyMethod):
         next_obs = batch.next_obs
         radius = self.cfg.eps * nets.half_range
 
-        def q_negated(actions: torch.Tensor) -> torch.Tensor:  # each critic at its own actions
-            return -self.critics_target(next_obs, actions)
-
-        _, negated = pgd_best(q_negated, self.next_actions.expand(2, -1, -1), radius,
-                              self.cfg.pgd_steps, box=(nets.low, nets.high))
+        _, negated = pgd_best(NegatedTwinQ(self.critics_target, next_obs),
+                              self.next_actions.expand(2, -1, -1), radius, self.cfg.pgd_steps,
+                              box=(nets.low, nets.high))
         return batch.rewards + self.td3.gamma * batch.not_done * (-negated).min(0).values
 
     def after_critic_update(self, nets: TD3Networks, batch: Transitions) -> None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .gaussian import mean_shift_kl, mean_shift_kl_grad
-from .nets import GaussianActor
+from .nets import GaussianActor, TwinQ
 from .surrogate import Surrogate, clipped_surrogate
 
 
@@ -108,3 +108,27 @@ def negative_value(critic: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         return -critic(perturbed)
 
     return objective
+
+
+class NegatedTwinQ:
+    """``-Q_i(s, a_i)`` of each of the twin critics at its own actions: ``(2, B, act_dim) ->
+    (2, B)``, so that the solvers, which maximise, drive each critic down (OA-TD3's inner
+    minimisation, arXiv 2507.03372). Actions in action units, ``obs`` normalised ``(B,
+    obs_dim)``; the value and its gradient come from one forward pass in closed form
+    (:meth:`TwinQ.action_gradient`).
+    """
+
+    def __init__(self, critics: TwinQ, obs: torch.Tensor) -> None:
+        self.critics, self.obs = critics, obs
+
+    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
+        return -self.critics(self.obs, actions)
+
+    @torch.no_grad()
+    def value_and_gradient(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(-Q, d(-Q)/d actions)``, shapes ``(2, B)`` and ``(2, B, act_dim)``."""
+        q, hidden = self.critics.forward_cached(self.obs, actions)
+        return -q, self.critics.action_gradient(hidden, torch.full_like(q, -1.0))
+
+    def gradient(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.value_and_gradient(actions)[1]

@@ -5,7 +5,7 @@ Perturbations act on *normalised* observations (REFERENCE section 1). The tolera
 membership check is 1e-5, the one used by the public robust-PPO code bases. Every solver
 *maximises* a per-sample objective ``f(s') -> (batch,)``; to minimise, pass ``-f``. An
 objective with a ``gradient(s') -> (batch, obs_dim)`` method is differentiated by it instead
-of by autograd. Samples
+of by autograd (and one with ``value_and_gradient`` gives both from one pass). Samples
 are independent: the gradient of ``f(s').sum()`` with respect to row i is that of ``f_i``.
 """
 
@@ -95,6 +95,9 @@ def _grad(objective: Objective, x: torch.Tensor) -> torch.Tensor:
 
 def _value_and_grad(objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # One forward pass gives both; a closed-form gradient needs its own forward for the value.
+    value_and_gradient = getattr(objective, "value_and_gradient", None)
+    if value_and_gradient is not None:
+        return value_and_gradient(x)
     if getattr(objective, "gradient", None) is not None:
         with torch.no_grad():
             return objective(x), objective.gradient(x)
