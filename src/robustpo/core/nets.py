@@ -273,17 +273,25 @@ class TwinQ(nn.Module):
                 x = torch.relu(x)
         return x.squeeze(-1)
 
-    def forward_cached(self, obs: torch.Tensor, action: torch.Tensor
+    def forward_cached(self, obs_part: torch.Tensor, action: torch.Tensor
                        ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """:meth:`forward` at actions ``(2, batch, act_dim)`` (the same operations, so the
-        same values bit for bit) and the hidden activations, for :meth:`action_gradient`;
-        call under no_grad."""
-        x = torch.cat([obs.expand(2, -1, -1), action], -1)
-        hidden = []
-        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
+        """Both critics' values ``(2, batch)`` at actions ``(2, batch, act_dim)`` and the
+        hidden activations, for :meth:`action_gradient`; ``obs_part`` is
+        :meth:`observation_part`'s, computed once for many actions at the same observations
+        (the solvers' iterates). Equal to :meth:`forward` up to float rounding (the first
+        layer's sum is split); call under no_grad."""
+        x = torch.relu(torch.baddbmm(obs_part, action, self.weights[0][:, self.obs_dim:]))
+        hidden = [x]
+        for w, b in zip(self.weights[1:-1], self.biases[1:-1], strict=True):
             x = torch.relu(torch.baddbmm(b, x, w))
             hidden.append(x)
         return torch.baddbmm(self.biases[-1], x, self.weights[-1]).squeeze(-1), hidden
+
+    def observation_part(self, obs: torch.Tensor) -> torch.Tensor:
+        """The observations' share of the first layer, bias included: ``(2, batch,
+        hidden[0])`` for normalised observations ``(batch, obs_dim)``."""
+        return torch.baddbmm(self.biases[0], obs.expand(2, -1, -1),
+                             self.weights[0][:, :self.obs_dim])
 
     def action_gradient(self, hidden: list[torch.Tensor], grad_out: torch.Tensor
                         ) -> torch.Tensor:

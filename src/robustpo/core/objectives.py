@@ -114,12 +114,15 @@ class NegatedTwinQ:
     """``-Q_i(s, a_i)`` of each of the twin critics at its own actions: ``(2, B, act_dim) ->
     (2, B)``, so that the solvers, which maximise, drive each critic down (OA-TD3's inner
     minimisation, arXiv 2507.03372). Actions in action units, ``obs`` normalised ``(B,
-    obs_dim)``; the value and its gradient come from one forward pass in closed form
-    (:meth:`TwinQ.action_gradient`).
+    obs_dim)``. Calling it is :meth:`TwinQ.forward`; :meth:`value_and_gradient` gives the
+    value and its gradient from one forward pass in closed form, with the observations' share
+    of the first layer computed once (equal to the call up to float rounding).
     """
 
     def __init__(self, critics: TwinQ, obs: torch.Tensor) -> None:
         self.critics, self.obs = critics, obs
+        with torch.no_grad():
+            self.obs_part = critics.observation_part(obs)
 
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
         return -self.critics(self.obs, actions)
@@ -127,7 +130,7 @@ class NegatedTwinQ:
     @torch.no_grad()
     def value_and_gradient(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(-Q, d(-Q)/d actions)``, shapes ``(2, B)`` and ``(2, B, act_dim)``."""
-        q, hidden = self.critics.forward_cached(self.obs, actions)
+        q, hidden = self.critics.forward_cached(self.obs_part, actions)
         return -q, self.critics.action_gradient(hidden, torch.full_like(q, -1.0))
 
     def gradient(self, actions: torch.Tensor) -> torch.Tensor:
