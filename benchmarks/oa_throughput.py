@@ -4,7 +4,9 @@ step count K of ``--pgd-steps`` (the OA target's inner minimisation is the added
 
 Each measurement fills the buffer with ``--warmup`` random steps (untimed), then times
 ``--steps`` environment steps with their gradient steps; the methods alternate, ``--repeats``
-times; medians and the ratio to TD3 (wall time per environment step) are printed.
+times. Printed: each method's median env-steps/s and its wall time per environment step
+relative to TD3, as the median over repeats of the ratio within each repeat (TD3 and OA-TD3
+measured back to back, which cancels most drift of a shared machine's load).
 
     python benchmarks/oa_throughput.py [--steps 1000] [--warmup 1000] [--repeats 3]
                                        [--pgd-steps 5 10 20] [--threads 1]
@@ -37,13 +39,13 @@ def main() -> None:
     for r in range(args.repeats):
         for name, (algo, k) in kinds.items():
             runs[name].append(rate(algo, args.steps, args.warmup, args.threads, k))
-        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in runs.items()),
+        print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items()),
               flush=True)
-    base = statistics.median(runs["td3"])
     for name, values in runs.items():
-        med = statistics.median(values)
-        print(f"{name:12s} median {med:6.0f} env-steps/s, wall time per step {base / med:.2f}x "
-              f"TD3's", flush=True)
+        ratios = [td3 / rate for td3, rate in zip(runs["td3"], values, strict=True)]
+        print(f"{name:12s} median {statistics.median(values):6.1f} env-steps/s, wall time per "
+              f"step {statistics.median(ratios):.2f}x TD3's (median of paired repeats; range "
+              f"{min(ratios):.2f}-{max(ratios):.2f})", flush=True)
 
 
 if __name__ == "__main__":
