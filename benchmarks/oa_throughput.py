@@ -1,6 +1,8 @@
 """OA-TD3's training cost against TD3's: robustpo's TD3 learner with and without the OA critic
 on Hopper-v5 (the same recipe, 256-256 networks, batch 256), measured in one run, at each PGD
-step count K of ``--pgd-steps`` (the OA target's inner minimisation is the added cost).
+step count K of ``--pgd-steps`` (the OA target's inner minimisation is the added cost); with
+``--ppo-iterations N``, also OA-PPO's against PPO's (their Hopper-v5 presets, N timed
+iterations of 2048 steps after one untimed, alternating in the same way).
 
 Each measurement fills the buffer with ``--warmup`` random steps (untimed), then times
 ``--steps`` environment steps with their gradient steps; the methods alternate, ``--repeats``
@@ -10,6 +12,7 @@ measured back to back, which cancels most drift of a shared machine's load).
 
     python benchmarks/oa_throughput.py [--steps 1000] [--warmup 1000] [--repeats 3]
                                        [--pgd-steps 5 10 20] [--threads 1]
+                                       [--ppo-iterations 0]
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from td3_throughput import robustpo_rate  # benchmarks/ is this script's path
+import ppo_throughput  # benchmarks/ is this script's path
+from td3_throughput import robustpo_rate
 
 
 def rate(algo: str, steps: int, warmup: int, threads: int, pgd_steps: int = 10) -> float:
@@ -33,19 +37,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pgd-steps", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ppo-iterations", type=int, default=0,
+                        help="timed PPO iterations for OA-PPO against PPO (0: skip)")
     args = parser.parse_args()
-    kinds = {"td3": ("td3", 0), **{f"oa-td3 K={k}": ("oa-td3", k) for k in args.pgd_steps}}
-    runs: dict[str, list[float]] = {k: [] for k in kinds}
+    measures = {"td3": lambda: rate("td3", args.steps, args.warmup, args.threads)}
+    for k in args.pgd_steps:
+        measures[f"oa-td3 K={k}"] = lambda k=k: rate("oa-td3", args.steps, args.warmup,
+                                                     args.threads, k)
+    if args.ppo_iterations:
+        for algo in ("ppo", "oa-ppo"):
+            measures[algo] = lambda algo=algo: ppo_throughput.robustpo_rate(
+                args.ppo_iterations, algo=algo)
+    runs: dict[str, list[float]] = {k: [] for k in measures}
     for r in range(args.repeats):
-        for name, (algo, k) in kinds.items():
-            runs[name].append(rate(algo, args.steps, args.warmup, args.threads, k))
+        for name, measure in measures.items():
+            runs[name].append(measure())
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items()),
               flush=True)
     for name, values in runs.items():
-        ratios = [td3 / rate for td3, rate in zip(runs["td3"], values, strict=True)]
-        print(f"{name:12s} median {statistics.median(values):6.1f} env-steps/s, wall time per "
-              f"step {statistics.median(ratios):.2f}x TD3's (median of paired repeats; range "
-              f"{min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+        base = "ppo" if "ppo" in name else "td3"
+        ratios = [b / rate for b, rate in zip(runs[base], values, strict=True)]
+        print(f"{name:12s} median {statistics.median(values):7.1f} env-steps/s, wall time per "
+              f"step {statistics.median(ratios):.2f}x {base.upper()}'s (median of paired "
+              f"repeats; range {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,16 @@ warnings.filterwarnings("ignore")
 
 
 def robustpo_rate(iterations: int, vector_mode: str = "thread", algo: str = "ppo") -> float:
-    """Env-steps/s of robustpo's ``algo`` preset on Hopper-v5. Robust methods run at their
-    full eps from the first iteration (no ramp), so the inner solver's cost is all counted."""
+    """Env-steps/s of robustpo's ``algo`` preset on Hopper-v5. Methods with an eps ramp run at
+    their full eps from the first iteration, so the inner solver's cost is all counted."""
+    from dataclasses import fields
+
+    from robustpo.adversaries.base import method_class
     from robustpo.learners.ppo import PPOLearner
     from robustpo.training.presets import resolve_config
 
     overrides: dict[str, object] = {"vector_mode": vector_mode}
-    if algo != "ppo":
+    if "eps_ramp" in {f.name for f in fields(method_class(algo).config_class)}:
         overrides["eps_ramp"] = 0.0
     cfg = resolve_config(algo, "Hopper-v5", overrides=overrides)
     learner = PPOLearner(cfg)
