@@ -7,8 +7,8 @@ module, so the ``min-oa-q`` attack uses them) with the OA Bellman operator
     Q_adv(s, a) <- r + gamma * not_done * min_i min_{||delta|| <= eps} Q_adv'_i(s', a~' + delta)
 
 where a~' is TD3's smoothed target action and each inner min is found by PGD
-(:func:`robustpo.attacks.action.minimise_q`'s solver: sign steps over the action ball of
-``eps`` half-ranges and the action space, batched over the minibatch and both critics). The
+(:func:`robustpo.core.perturb.pgd_best`, the action attacks' solver: sign steps over the action
+ball of ``eps`` half-ranges and the action space, batched over the minibatch and both critics). The
 actor follows ``(1 - omega) g + omega g_adv``, g and g_adv the gradients of ``-Q_1(s,
 mu(s))`` and ``-Q_adv_1(s, mu(s))``, combined by gradient surgery (PCGrad, Yu et al. 2020:
 when they conflict, each is projected onto the normal plane of the other before the weighted

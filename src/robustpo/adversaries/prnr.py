@@ -51,8 +51,8 @@ class ActionAdversaryConfig(MethodConfig):
                            "weight in the executed action (Tessler et al.: 0.1)")
     adversary_every: int = setting(10, "actor updates per adversary update (the public "
                                    "code's --ratio 10)")
-    adversary_lr: float = setting(3e-4, "Adam learning rate of the adversary (equal to the actor's "
-                                  "in the public code)")
+    adversary_lr: float = setting(3e-4, "Adam learning rate of the adversary (TD3's actor rate; "
+                                  "the public code uses its actor's, 1e-4)")
 
     def validate(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:

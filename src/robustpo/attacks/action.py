@@ -36,7 +36,7 @@ from rich.progress import Progress
 
 from ..core.envs import make_vector_env
 from ..core.optim import adam, polyak_update
-from ..core.perturb import pgd
+from ..core.perturb import pgd, pgd_best
 from ..errors import CheckpointError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..training.presets import task_ppo_config
@@ -182,18 +182,21 @@ class MinQAttack(QAttack):
 
 
 OA_Q_SCHEDULE = {"steps": 100_000, "num_envs": 8, "batch_size": 256, "learning_starts": 5_000,
-                 "tau": 0.005, "lr": 3e-4, "pgd_steps": STEPS}
+                 "tau": 0.005, "lr": 3e-4, "pgd_steps": STEPS, "inner_min": "pgd_best"}
 
 
 def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int = 8,
                batch_size: int = 256, learning_starts: int = 5_000, tau: float = 0.005,
-               lr: float = 3e-4, pgd_steps: int = STEPS, seed: int = 0,
-               progress: bool = False) -> SarsaQ:
+               lr: float = 3e-4, pgd_steps: int = STEPS, inner_min: str = "pgd_best",
+               seed: int = 0, progress: bool = False) -> SarsaQ:
     """Q_adv of the victim's deterministic policy under the optimal action adversary of radius
     ``eps`` (half-ranges), learned from its rollouts with the OA Bellman target
-    ``r + gamma * not_done * min_{delta} Q_adv'(s', clip(pi(s') + delta))`` (the min by PGD of
-    ``pgd_steps`` steps over the ball and the action space, REFERENCE section 5), one
-    gradient step per environment step after ``learning_starts``, Polyak-averaged target.
+    ``r + gamma * not_done * min_{delta} Q_adv'(s', clip(pi(s') + delta))``, one gradient step
+    per environment step after ``learning_starts``, Polyak-averaged target. The inner min is
+    OA-TD3's (``inner_min`` ``"pgd_best"``, the only one; it names the rule in the cache's
+    key): ``pgd_steps`` PGD steps from ``pi(s')`` without a random start over the ball and the
+    action space, keeping the lowest value evaluated, so that a target is never noisier than
+    or above the unperturbed one (REFERENCE section 5).
 
     The rollouts execute the victim's action shifted uniformly within the ball, so that Q_adv
     is learned on the actions the attack will choose among. Rewards are scaled by the running
@@ -248,9 +251,9 @@ def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int 
                         s2 = data["next"][idx]
                         with torch.no_grad():
                             a2 = agent.actor(s2).clamp(low, high)
-                        a2 = minimise_q(target, agent, s2, a2, eps, gen, pgd_steps)
-                        with torch.no_grad():
-                            y = data["rew"][idx] + gamma * data["cont"][idx] * target(s2, a2)
+                        _, negated = pgd_best(lambda a, s2=s2: -target(s2, a), a2, radius,
+                                              pgd_steps, box=(low, high))
+                        y = data["rew"][idx] - gamma * data["cont"][idx] * negated
                         loss = F.smooth_l1_loss(q(data["obs"][idx], data["act"][idx]), y)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
