@@ -100,8 +100,26 @@ def test_min_q_uses_a_td3_agents_own_critic_and_lowers_it():
     attack.prepare(agent, 0.3)
     executed = attack.perturb(agent, obs, chosen, 0.3)
     q1 = agent.modules["q"].q1
-    assert attack.details == {"q": "the victim's own critic Q_1"}
+    assert attack.details == {"q": "the victim's own critic Q_1", "pgd_steps": 10}
     assert (q1(obs, executed) <= q1(obs, chosen) + 1e-5).float().mean() > 0.9
+
+
+def test_more_pgd_steps_reach_min_q_and_find_q_at_least_as_low_on_average():
+    agent = tiny_td3_victim(1)
+    obs = torch.randn(256, 4)
+    chosen = agent.actor(obs).detach()
+    q1 = agent.modules["q"].q1
+    lows = {}
+    for steps in (1, 50):
+        attack = make_attack("min-q", target="action")
+        attack.pgd_steps = steps
+        attack.prepare(agent, 0.3)
+        executed = attack.perturb(agent, obs, chosen, 0.3)
+        check_action_in_ball(executed, chosen, 0.3, torch.as_tensor(LOW), torch.as_tensor(HIGH),
+                             "min-q")
+        assert attack.details["pgd_steps"] == steps
+        lows[steps] = float(q1(obs, executed).mean())
+    assert lows[50] <= lows[1] + 1e-4
 
 
 def test_unknown_action_attacks_and_targets_are_named():

@@ -24,6 +24,7 @@ def run_cli(*args):
     (["train", "--set", "policy_lr"], "--set expects key=value"),
     (["eval", "/nonexistent/run"], "Run directory /nonexistent/run does not exist"),
     (["train", "--resume", "/nonexistent/run"], "is not a robustpo run directory"),
+    (["attack", "/nonexistent/run", "--pgd-steps", "50"], "applies to --target action"),
 ])
 def test_errors_are_one_paragraph_without_traceback(args, message):
     code, out = run_cli(*args)

@@ -192,6 +192,10 @@ def attack(
     env: Annotated[str | None, typer.Option(help="Environment of the --sb3 model.")] = None,
     vecnormalize: Annotated[Path | None, typer.Option(
         help="VecNormalize.save() file of the --sb3 model, if it was trained with one.")] = None,
+    pgd_steps: Annotated[int | None, typer.Option(
+        help="PGD steps of the min-q and min-oa-q action attacks (default 10, each eps/steps "
+             "half-ranges); more steps check whether a 10-step attack overestimates "
+             "robustness.")] = None,
 ) -> None:
     """Attack a trained agent with a suite of attacks: natural return, the return under each
     attack, and the worst case (or a robustness curve over --eps-sweep)."""
@@ -207,6 +211,10 @@ def attack(
     names = resolve_attack_names(attacks, target)
     eps_values = _parse_eps_sweep(eps_sweep) if eps_sweep is not None else []
     _check_eval_values(episodes, eps, eps_values, protocol)
+    if pgd_steps is not None and (pgd_steps < 1 or target != "action"):
+        raise ConfigError(f"--pgd-steps must be a positive number of steps and applies to "
+                          f"--target action (min-q, min-oa-q); got {pgd_steps} with --target "
+                          f"{target}.")
     if sb3 is not None:
         from .agents.sb3 import load_sb3_victim
 
@@ -228,7 +236,7 @@ def attack(
     if eps_sweep is not None:
         with console.status(f"{agent.env_id}: robustness curve over {len(eps_values)} eps"):
             curve = robustness_curve(agent, names, eps_values, episodes, seed,
-                                     base / "attacks", protocol, target)
+                                     base / "attacks", protocol, target, pgd_steps)
         console.print(curve_table(curve, f"{agent.env_id}: mean return vs {target} eps "
                                          f"({run_dir})"))
         json_path = json_ or base / ("robustness_curve.json" if target == "observation"
@@ -240,7 +248,7 @@ def attack(
             eps = _agent_eps(agent, what) if target == "observation" else ACTION_EPS
         with console.status(f"{agent.env_id}: {len(names)} attacks x {episodes} episodes"):
             suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks",
-                              protocol=protocol, target=target)
+                              protocol=protocol, target=target, pgd_steps=pgd_steps)
         console.print(suite_table(suite, f"{agent.env_id}: {run_dir} ({target} attacks)"))
         json_path = json_ or base / RESULT_FILES[target]
         atomic_write_text(json_path, json.dumps(suite.to_json(), indent=1))

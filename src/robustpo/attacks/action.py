@@ -125,6 +125,7 @@ class QAttack(ActionAttack):
         super().__init__(seed, protocol)
         self.seed = seed
         self.q: QFunction | None = None
+        self.pgd_steps = STEPS  # REFERENCE section 4's convention; more to check a K-step one
 
     @abstractmethod
     def q_function(self, agent: Agent, eps: float) -> QFunction:
@@ -132,12 +133,13 @@ class QAttack(ActionAttack):
 
     def prepare(self, agent: Agent, eps: float) -> None:
         self.q = self.q_function(agent, eps)
+        self.details["pgd_steps"] = self.pgd_steps
 
     def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
                 ) -> torch.Tensor:
         if self.q is None:
             raise RuntimeError(f"{type(self).__name__}.perturb called before prepare()")
-        return minimise_q(self.q, agent, obs, actions, eps, self.generator)
+        return minimise_q(self.q, agent, obs, actions, eps, self.generator, self.pgd_steps)
 
     def cached_q(self, agent: Agent, eps: float, config: dict[str, Any],
                  train: Callable[[], SarsaQ]) -> SarsaQ:

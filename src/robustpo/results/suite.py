@@ -60,6 +60,7 @@ def evaluate(
     cache_dir: Path | None = None,
     protocol: str = QUICK,
     target: str = OBSERVATION,
+    pgd_steps: int | None = None,
 ) -> EvalResult:
     """Run ``episodes`` deterministic episodes of ``agent`` under ``attack``
     (:func:`robustpo.evaluation.episodes.run_episodes`).
@@ -76,6 +77,8 @@ def evaluate(
         cache_dir: where a named learned attack keeps and reuses its models (None: nowhere).
         protocol: ``quick`` or ``paper``, for a named learned attack (:mod:`.convergence`).
         target: what a named attack perturbs: ``observation`` or ``action``.
+        pgd_steps: PGD steps of a named ``min-q`` / ``min-oa-q`` action attack (default 10);
+            other attacks ignore it.
 
     Raises:
         UnknownNameError: unknown attack or environment name.
@@ -86,6 +89,8 @@ def evaluate(
     if attack is None or isinstance(attack, str):
         attack = make_attack(attack or "none", seed=seed, protocol=protocol, target=target)
         attack.cache_dir = cache_dir
+        if pgd_steps is not None and hasattr(attack, "pgd_steps"):
+            attack.pgd_steps = pgd_steps
     return run_episodes(agent, attack, eps, episodes, num_envs=num_envs, seed=seed,
                         env_id=env_id)
 
@@ -146,7 +151,7 @@ class SuiteResult:
 def run_suite(
     agent: Agent, attacks: list[str], eps: float, episodes: int = 50, seed: int = 0,
     natural: EvalResult | None = None, cache_dir: Path | None = None, protocol: str = QUICK,
-    target: str = OBSERVATION,
+    target: str = OBSERVATION, pgd_steps: int | None = None,
 ) -> SuiteResult:
     """Evaluate ``agent`` clean and under each named attack at radius ``eps``.
 
@@ -161,21 +166,24 @@ def run_suite(
         protocol: ``quick`` or ``paper``: the learned attacks' budgets and search.
         target: what the attacks perturb: ``observation`` (eps in normalised units) or
             ``action`` (eps in half-ranges of the action space).
+        pgd_steps: PGD steps of ``min-q`` / ``min-oa-q`` (default 10).
     """
     check_eval_args(episodes, eps)
     natural = natural or evaluate(agent, episodes, "none", 0.0, seed=seed)
     results = {name: evaluate(agent, episodes, name, eps, seed=seed, cache_dir=cache_dir,
-                              protocol=protocol, target=target) for name in attacks}
+                              protocol=protocol, target=target, pgd_steps=pgd_steps)
+               for name in attacks}
     return SuiteResult(agent.env_id, float(eps), episodes, natural, results, protocol, target)
 
 
 def robustness_curve(
     agent: Agent, attacks: list[str], eps_values: list[float], episodes: int = 50, seed: int = 0,
     cache_dir: Path | None = None, protocol: str = QUICK, target: str = OBSERVATION,
+    pgd_steps: int | None = None,
 ) -> list[SuiteResult]:
     """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared)."""
     for eps in eps_values:
         check_eval_args(episodes, eps)
     natural = evaluate(agent, episodes, "none", 0.0, seed=seed)
-    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir, protocol, target)
-            for e in eps_values]
+    return [run_suite(agent, attacks, e, episodes, seed, natural, cache_dir, protocol, target,
+                      pgd_steps) for e in eps_values]
