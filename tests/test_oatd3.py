@@ -121,7 +121,7 @@ def test_oa_td3_learns_an_oa_critic_below_the_nominal_one_and_resumes_exactly(tm
     attack = make_attack("min-oa-q", target="action")  # an OA agent is attacked with its own
     suite = run_suite(load_agent(tmp_path), ["min-oa-q"], 0.2, episodes=2, target="action")
     attack.prepare(load_agent(tmp_path), 0.2)
-    assert attack.details == {"q": "the victim's own OA critic"} and suite.attacks
+    assert attack.details == {"q": "the victim's own OA critic", "pgd_steps": 10} and suite.attacks
 
 
 def test_oa_ppo_with_omega_zero_is_ppo_bit_for_bit_and_resumes_exactly(tmp_path, tiny):
