@@ -36,22 +36,13 @@ import torch
 from ..config.sections import MethodConfig
 from ..core.nets import ActionValueNet
 from ..core.optim import adam, load_optimizer, optimizer_tensors
-from ..core.perturb import pgd_best
+from ..core.perturb import worst_q
 from .base import register
 from .oatd3 import OAConfig
 from .spo import SPO
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
-
-
-def worst_q(q: ActionValueNet, obs: torch.Tensor, actions: torch.Tensor, radius: torch.Tensor,
-            box: tuple[torch.Tensor, torch.Tensor], steps: int) -> torch.Tensor:
-    """``min_delta q(obs, actions + delta)`` over the ball of per-dimension ``radius`` and the
-    ``box``: the lowest value ``steps`` PGD sign steps from ``actions`` evaluated (the start
-    included); ``(B,)``."""
-    _, negated = pgd_best(lambda a: -q(obs, a), actions, radius, steps, box=box)
-    return -negated
 
 
 @register

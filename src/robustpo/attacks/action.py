@@ -36,7 +36,7 @@ from rich.progress import Progress
 
 from ..core.envs import make_vector_env
 from ..core.optim import adam, polyak_update
-from ..core.perturb import pgd, pgd_best
+from ..core.perturb import pgd, worst_q
 from ..errors import CheckpointError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..training.presets import task_ppo_config
@@ -184,21 +184,21 @@ class MinQAttack(QAttack):
 
 
 OA_Q_SCHEDULE = {"steps": 100_000, "num_envs": 8, "batch_size": 256, "learning_starts": 5_000,
-                 "tau": 0.005, "lr": 3e-4, "pgd_steps": STEPS, "inner_min": "pgd_best"}
+                 "tau": 0.005, "lr": 3e-4, "pgd_steps": STEPS}
 
 
 def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int = 8,
                batch_size: int = 256, learning_starts: int = 5_000, tau: float = 0.005,
-               lr: float = 3e-4, pgd_steps: int = STEPS, inner_min: str = "pgd_best",
-               seed: int = 0, progress: bool = False) -> SarsaQ:
+               lr: float = 3e-4, pgd_steps: int = STEPS, seed: int = 0,
+               progress: bool = False) -> SarsaQ:
     """Q_adv of the victim's deterministic policy under the optimal action adversary of radius
     ``eps`` (half-ranges), learned from its rollouts with the OA Bellman target
     ``r + gamma * not_done * min_{delta} Q_adv'(s', clip(pi(s') + delta))``, one gradient step
     per environment step after ``learning_starts``, Polyak-averaged target. The inner min is
-    OA-TD3's (``inner_min`` ``"pgd_best"``, the only one; it names the rule in the cache's
-    key): ``pgd_steps`` PGD steps from ``pi(s')`` without a random start over the ball and the
-    action space, keeping the lowest value evaluated, so that a target is never noisier than
-    or above the unperturbed one (REFERENCE section 5).
+    OA-TD3's (:func:`robustpo.core.perturb.worst_q`): ``pgd_steps`` PGD steps from ``pi(s')``
+    without a random start over the ball and the action space, keeping the lowest value
+    evaluated, so that a target is never noisier than or above the unperturbed one (REFERENCE
+    section 5).
 
     The rollouts execute the victim's action shifted uniformly within the ball, so that Q_adv
     is learned on the actions the attack will choose among. Rewards are scaled by the running
@@ -253,9 +253,8 @@ def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int 
                         s2 = data["next"][idx]
                         with torch.no_grad():
                             a2 = agent.actor(s2).clamp(low, high)
-                        _, negated = pgd_best(lambda a, s2=s2: -target(s2, a), a2, radius,
-                                              pgd_steps, box=(low, high))
-                        y = data["rew"][idx] - gamma * data["cont"][idx] * negated
+                        y = data["rew"][idx] + gamma * data["cont"][idx] * worst_q(
+                            target, s2, a2, radius, (low, high), pgd_steps)
                         loss = F.smooth_l1_loss(q(data["obs"][idx], data["act"][idx]), y)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
@@ -279,7 +278,8 @@ class MinOAQAttack(QAttack):
         if "q_adv" in agent.modules:
             self.details = {"q": "the victim's own OA critic"}
             return agent.modules["q_adv"].q1
-        config = {"oa_q": OA_Q_SCHEDULE, "seed": self.seed,
+        # inner_min names the target's rule in the cache key (the lowest value PGD evaluated)
+        config = {"oa_q": OA_Q_SCHEDULE, "inner_min": "pgd_best", "seed": self.seed,
                   "gamma": task_ppo_config(agent.env_id).ppo.gamma}
         self.details = {"q": "OA Q of the victim's policy", **config}
         return self.cached_q(agent, eps, config, lambda: train_oa_q(

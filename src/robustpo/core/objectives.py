@@ -132,6 +132,3 @@ class NegatedTwinQ:
         """``(-Q, d(-Q)/d actions)``, shapes ``(2, B)`` and ``(2, B, act_dim)``."""
         q, hidden = self.critics.forward_cached(self.obs_part, actions)
         return -q, self.critics.action_gradient(hidden, torch.full_like(q, -1.0))
-
-    def gradient(self, actions: torch.Tensor) -> torch.Tensor:
-        return self.value_and_gradient(actions)[1]

@@ -87,10 +87,7 @@ def _grad(objective: Objective, x: torch.Tensor) -> torch.Tensor:
     gradient = getattr(objective, "gradient", None)
     if gradient is not None:
         return gradient(x)
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        (g,) = torch.autograd.grad(objective(x).sum(), x)
-    return g
+    return _value_and_grad(objective, x)[1]
 
 
 def _value_and_grad(objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,6 +208,17 @@ def pgd_best(
     better = value > best_value
     return (torch.where(better.unsqueeze(-1), x, best).detach(),
             torch.where(better, value, best_value).detach())
+
+
+def worst_q(q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], obs: torch.Tensor,
+            actions: torch.Tensor, radius: torch.Tensor,
+            box: tuple[torch.Tensor, torch.Tensor], steps: int) -> torch.Tensor:
+    """``min_delta q(obs, actions + delta)`` over the ball of per-dimension ``radius`` and the
+    ``box``: the lowest value ``steps`` PGD sign steps from ``actions`` evaluated (the start
+    included, :func:`pgd_best`); ``(B,)``. The OA Bellman operator's inner min (OA-PPO, and
+    ``min-oa-q``'s learned Q)."""
+    _, negated = pgd_best(lambda a: -q(obs, a), actions, radius, steps, box=box)
+    return -negated
 
 
 def sgld(
