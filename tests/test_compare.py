@@ -69,7 +69,9 @@ def test_method_name_marks_guidance_kappa_clean_std_and_layout():
     assert name({"algo": "barppo", "kappa": 0.3}) == "BAR-PPO (kappa 0.3)"
     assert (name({"algo": "barppo", "kappa": 0.3, "robust_std_grad": "clean"})
             == "BAR-PPO (kappa 0.3, clean-std)")
-    assert name({"algo": "sappo", "kappa": 1.0, "robust_std_grad": "clean"}) == "SA-PPO"
+    assert name({"algo": "sappo", "kappa": 1.0, "robust_std_grad": "clean", "sigma_grad": True}
+                ) == "SA-PPO"
+    assert name({"algo": "sappo", "kappa": 1.0}) == "SA-PPO (sigma fixed)"  # before the presets
     assert name({"algo": "ppo", "num_envs": 8, "rollout_steps": 256}) == "PPO"
     assert (name({"algo": "barppo", "kappa": 0.3, "num_envs": 1, "rollout_steps": 2048})
             == "BAR-PPO (kappa 0.3, 1 env x 2048)")

@@ -35,6 +35,8 @@ def test_presets_hold_reference_values():
     sa = resolve_config("sappo", "Walker2d-v5")
     assert (sa.method.kappa, sa.method.inner_solver, sa.attack_eps, sa.ppo.policy_lr) == (
         0.1, "sgld", 0.05, 4e-4)
+    # SA_PPO's released configs leave sigma attached in the KL term (REFERENCE s3)
+    assert all(resolve_config("sappo", env).method.sigma_grad for env in FEATURED)
     car = resolve_config("carppo", "Hopper-v5")
     assert (car.method.kappa, car.method.car_reg, car.method.car_lambda,
             car.method.inner_solver) == (1.0, 0.3, 1000.0, "pgd")
@@ -117,6 +119,9 @@ def test_saved_configs_round_trip_and_old_flat_configs_still_read():
     assert (old.method.kappa, old.seed, old.run.vector_mode) == (0.3, 4, "thread")
     with pytest.raises(ConfigError, match="Unknown config key 'bogus'"):
         config_from_dict({**flat, "bogus": 1}, "v0.2 run")
+    # a run written before sigma_grad existed held sigma fixed, whatever the presets say now
+    sappo = config_from_dict({**flat, "algo": "sappo", "kappa": 1.0}, "v0.2 run")
+    assert not sappo.method.sigma_grad
 
 
 def test_dry_run_prints_the_resolved_config_and_sources():
