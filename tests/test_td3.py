@@ -1,6 +1,8 @@
 """TD3: the clipped double-Q target and the delayed updates against hand-computed values, the
 replay buffer, exact resume with the buffer in the checkpoint, and learning a small task."""
 
+import csv
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -9,14 +11,17 @@ from hypothesis import strategies as st
 import robustpo
 from robustpo.adversaries.offpolicy import TD3Networks, smoothed_target_actions
 from robustpo.agents.agent import load_agent
+from robustpo.attacks.random_noise import NoAttack
 from robustpo.config.sections import TD3Config
 from robustpo.core.nets import DeterministicActor, TwinQ
 from robustpo.core.replay import ReplayBuffer, Transitions
 from robustpo.errors import ConfigError
+from robustpo.evaluation.episodes import run_episodes
 from robustpo.io.checkpoint import load_checkpoint
 from robustpo.io.rundir import checkpoint_paths
 from robustpo.learners.td3 import TD3Learner
 from robustpo.results.suite import run_suite
+from robustpo.training.callbacks import EVAL_METRICS, Callback
 from robustpo.training.driver import train
 from robustpo.training.presets import config_from_dict, resolve_config
 
@@ -145,6 +150,38 @@ def test_td3_with_an_observation_normaliser_trains_and_the_agent_normalises(tmp_
     rms = load_agent(tmp_path).obs_normalizer.rms
     assert rms.count == 600 and (rms.var != 1.0).all()  # every observation acted on
     assert result.global_step == 600
+
+
+class StopAt(Callback):
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_iteration(self, run, metrics) -> None:
+        run.stop = metrics["iteration"] >= self.iteration
+
+
+def eval_columns(run_dir) -> list[tuple]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [(r["global_step"], *(r[k] for k in EVAL_METRICS)) for r in csv.DictReader(f)]
+
+
+def test_evaluations_draw_the_learning_curve_resume_and_leave_training_unchanged(
+        tmp_path, td3_baseline):
+    sets = {**TINY_TD3, "learning_starts": 200, "eval_every": 300, "eval_episodes": 2,
+            "checkpoint_every": 3}
+    full = train("td3", "Hopper-v5", out=tmp_path / "full", overrides=sets, **REDUCTION)
+    # The evaluations run on their own simulators: training is TD3's bit for bit.
+    assert tensors_equal(full.agent.tensors(), td3_baseline.agent.tensors())
+    rows = eval_columns(tmp_path / "full")
+    assert [r[0] for r in rows if r[1] != ""] == ["300", "600", "800"]  # and the last step
+    final = run_episodes(full.agent, NoAttack(), 0.0, 2, seed=REDUCTION["seed"] + 100)
+    assert float(rows[-1][1]) == pytest.approx(final.stats.mean, abs=0.01)
+    # Interrupted after iteration 5 and resumed from the checkpoint of iteration 3, the run
+    # evaluates at the same steps with the same results.
+    train("td3", "Hopper-v5", out=tmp_path / "cut", overrides=sets, callbacks=[StopAt(5)],
+          **REDUCTION)
+    train(resume=tmp_path / "cut", progress=False)
+    assert eval_columns(tmp_path / "cut") == rows
 
 
 @pytest.fixture(scope="module")

@@ -227,16 +227,21 @@ class RobustMethodConfig(MethodConfig):
 
 @dataclass
 class RunConfig:
-    """Run management: checkpoints, simulator backend, threads."""
+    """Run management: checkpoints, simulator backend, threads, evaluations during training."""
 
     checkpoint_every: int = setting(10, "iterations between checkpoints")
     keep_checkpoints: int = setting(3, "newest checkpoints kept in RUN/checkpoints")
     vector_mode: str = setting("thread", "environment backend: thread (default), sync, async "
                                "(identical trajectories) or envpool (C++, own initial states)")
     torch_threads: int = setting(1, "torch intra-op threads (1 is fastest for 64-64 MLPs)")
+    eval_every: int = setting(0, "environment steps between evaluations of the deterministic "
+                              "policy on fresh episodes (metrics.csv eval_return); 0: none")
+    eval_episodes: int = setting(10, "episodes per evaluation (seeds seed+100 onwards)")
 
     def validate(self) -> None:
-        check_positive(self, ["checkpoint_every", "keep_checkpoints", "torch_threads"], "run")
+        check_positive(self, ["checkpoint_every", "keep_checkpoints", "torch_threads",
+                              "eval_episodes"], "run")
+        check_nonnegative(self, ["eval_every"], "run")
         if self.vector_mode not in VECTOR_MODES:
             raise ConfigError(f"Config key 'run.vector_mode' must be one of "
                               f"{', '.join(VECTOR_MODES)}, got {self.vector_mode!r}.")

@@ -17,7 +17,7 @@ from ..results.compare import AgentRow, is_sb3_victim, method_name, read_agent
 from ..results.suite import RESULT_FILES
 from ..training.presets import config_from_dict
 
-CURVE_COLUMNS = ("episode_return", "policy_std", "perturbed_kl", "train_eps")
+CURVE_COLUMNS = ("episode_return", "eval_return", "policy_std", "perturbed_kl", "train_eps")
 """metrics.csv columns drawn as learning curves, where a run has them."""
 ROBUSTNESS_CURVE_FILES = {"observation": "robustness_curve.json",
                           "action": "robustness_curve-action.json"}

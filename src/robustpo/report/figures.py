@@ -18,7 +18,8 @@ from ..results.compare import group, median_agent
 from .aggregates import AGGREGATES, Estimate
 from .data import CURVE_COLUMNS, RunData
 
-CURVE_LABELS = {"episode_return": "episode return", "policy_std": "policy std",
+CURVE_LABELS = {"episode_return": "episode return", "eval_return": "evaluation return",
+                "policy_std": "policy std",
                 "perturbed_kl": "KL(clean || perturbed)", "train_eps": "training eps"}
 GRID_POINTS = 200
 

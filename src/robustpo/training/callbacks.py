@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..config.sections import RunConfig
 from ..errors import CheckpointError, NonFiniteError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..io.rundir import MetricsCSV, checkpoint_base, checkpoint_paths, prune_checkpoints
@@ -25,6 +27,9 @@ from ..learners.base import Learner
 
 RUN_METRICS = ["iteration", "global_step", "time_s", "steps_per_s", "episode_return",
                "episode_length"]
+# Columns of the evaluations (run.eval_every > 0), empty in the iterations without one.
+EVAL_METRICS = ["eval_return", "eval_return_std", "eval_length"]
+EVAL_SEED_OFFSET = 100  # evaluation episodes start at seed + 100, as in TD3's author code
 
 
 @dataclass
@@ -52,7 +57,8 @@ class TrainingRun:
     @property
     def metric_fields(self) -> list[str]:
         """Column names of an iteration's metrics row."""
-        return RUN_METRICS + self.learner.metric_names
+        evals = EVAL_METRICS if self.learner.cfg.run.eval_every else []
+        return RUN_METRICS + evals + self.learner.metric_names
 
 
 class Callback:
@@ -181,6 +187,38 @@ class ProgressBar(Callback):
             self.bar.stop()
 
 
+class Evaluations(Callback):
+    """Evaluate the deterministic policy on ``episodes`` fresh episodes (seeds ``seed + 100``
+    onwards, the same at every evaluation) whenever the run crosses a multiple of ``every``
+    environment steps, and after the last iteration: the learning curve the TD3 paper plots
+    (Fujimoto et al. 2018: every 5,000 steps, 10 episodes). Adds ``eval_return`` (mean raw
+    return), ``eval_return_std`` and ``eval_length`` to that iteration's metrics, so
+    metrics.csv and TensorBoard carry them. Training is unaffected: the episodes run on their
+    own simulators and draw from no generator of the learner."""
+
+    def __init__(self, every: int, episodes: int) -> None:
+        self.every, self.episodes = every, episodes
+        self.last_step = 0
+
+    def on_train_start(self, run: TrainingRun) -> None:
+        self.last_step = run.learner.global_step
+
+    def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
+        from ..attacks.random_noise import NoAttack
+        from ..evaluation.episodes import run_episodes
+
+        learner, step = run.learner, metrics["global_step"]
+        due = step // self.every > self.last_step // self.every
+        self.last_step = step
+        if not due and learner.iteration != learner.total_iterations:
+            return
+        result = run_episodes(learner.agent, NoAttack(), 0.0, self.episodes,
+                              seed=learner.cfg.seed + EVAL_SEED_OFFSET)
+        metrics.update(eval_return=round(result.stats.mean, 2),
+                       eval_return_std=round(result.stats.std, 2),
+                       eval_length=round(float(np.mean(result.lengths)), 1))
+
+
 class NonFiniteStop(Callback):
     """Stop with :class:`NonFiniteError` when a metric is NaN or infinite (the learner checks
     its losses before each optimiser step; this catches everything else). The last good
@@ -193,12 +231,18 @@ class NonFiniteStop(Callback):
                                      run.last_checkpoint)
 
 
-def default_callbacks(every: int, keep: int, resuming: bool, progress: bool) -> list[Callback]:
-    """The driver's callbacks: resume (if resuming), the NaN stop, checkpoints, CSV,
-    TensorBoard and the progress bar (if ``progress``)."""
+def default_callbacks(run_cfg: RunConfig, resuming: bool, progress: bool) -> list[Callback]:
+    """The driver's callbacks: resume (if resuming), the NaN stop, evaluations (if
+    ``run_cfg.eval_every``), checkpoints, CSV, TensorBoard and the progress bar (if
+    ``progress``)."""
     callbacks: list[Callback] = [Resume()] if resuming else []
-    # The NaN stop comes before the checkpoint, so that a non-finite iteration is never saved.
-    callbacks += [NonFiniteStop(), Checkpoints(every, keep), CSVLog(), TensorBoardLog()]
+    # The NaN stop comes before the checkpoint, so that a non-finite iteration is never saved;
+    # evaluations come before the logs, which write their columns.
+    callbacks.append(NonFiniteStop())
+    if run_cfg.eval_every:
+        callbacks.append(Evaluations(run_cfg.eval_every, run_cfg.eval_episodes))
+    callbacks += [Checkpoints(run_cfg.checkpoint_every, run_cfg.keep_checkpoints), CSVLog(),
+                  TensorBoardLog()]
     if progress:
         callbacks.append(ProgressBar())
     return callbacks

@@ -109,8 +109,7 @@ def run_learner(
         NonFiniteError: from the learner or a callback, naming the last good checkpoint.
     """
     cfg = learner.cfg
-    all_callbacks = default_callbacks(cfg.run.checkpoint_every, cfg.run.keep_checkpoints,
-                                      resuming, progress) + list(callbacks or [])
+    all_callbacks = default_callbacks(cfg.run, resuming, progress) + list(callbacks or [])
     run = TrainingRun(learner, run_dir, resuming)
     try:
         for callback in all_callbacks:
