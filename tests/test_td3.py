@@ -1,5 +1,6 @@
 """TD3: the clipped double-Q target and the delayed updates against hand-computed values, the
-replay buffer, exact resume with the buffer in the checkpoint, and learning a small task."""
+replay buffer, exact resume with the buffer in the checkpoint (and on Box2D, whose simulator
+state cannot be saved), evaluations during training, and learning a small task."""
 
 import csv
 
@@ -125,6 +126,19 @@ def test_td3_configs_are_checked_and_keep_their_learner_section():
         resolve_config("td3", "Hopper-v5", overrides={"rollout_steps": 3})
 
 
+class StopAt(Callback):
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_iteration(self, run, metrics) -> None:
+        run.stop = metrics["iteration"] >= self.iteration
+
+
+def eval_columns(run_dir) -> list[tuple]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [(r["global_step"], *(r[k] for k in EVAL_METRICS)) for r in csv.DictReader(f)]
+
+
 def test_td3_resumes_bit_exactly_with_its_replay_buffer(tmp_path):
     kwargs = dict(steps=1200, seed=2, preset="defaults", progress=False)
     sets = {**TINY_TD3, "checkpoint_every": 3}
@@ -144,25 +158,31 @@ def test_td3_resumes_bit_exactly_with_its_replay_buffer(tmp_path):
     assert set(loaded.modules) == {"actor", "q"} and loaded.obs_normalizer.frozen
 
 
+def test_td3_on_box2d_resumes_its_networks_and_buffer_with_fresh_episodes(tmp_path):
+    # BipedalWalker's Box2D state cannot be saved: the resumed run restores everything else
+    # exactly and starts new episodes (their running sums zeroed) instead of failing.
+    sets = {**TINY_TD3, "checkpoint_every": 3, "eval_every": 300, "eval_episodes": 1}
+    kwargs = dict(steps=600, seed=1, preset="defaults", progress=False, overrides=sets)
+    train("td3", "BipedalWalker-v3", out=tmp_path, callbacks=[StopAt(4)], **kwargs)
+    tensors, meta = load_checkpoint(checkpoint_paths(tmp_path)[-1])
+    learner = TD3Learner(config_from_dict(meta["config"], "test"))
+    assert learner.restore_run_state(tensors, meta, "test") is False
+    learner.restore(tensors, meta, "test")
+    assert learner.global_step == 300 and not learner.episodes.episode_length.any()
+    saved = {k: v for k, v in tensors.items() if k.startswith(("replay.", "target.", "optim."))}
+    assert tensors_equal({k: learner.state_tensors()[k] for k in saved}, saved)
+    learner.close()
+    result = train(resume=tmp_path, progress=False)
+    assert result.global_step == 600
+    assert [r[0] for r in eval_columns(tmp_path) if r[1] != ""] == ["300", "600"]
+
+
 def test_td3_with_an_observation_normaliser_trains_and_the_agent_normalises(tmp_path):
     result = train("td3", "Hopper-v5", steps=600, seed=0, preset="defaults", progress=False,
                    out=tmp_path, overrides={**TINY_TD3, "normalize_obs": True})
     rms = load_agent(tmp_path).obs_normalizer.rms
     assert rms.count == 600 and (rms.var != 1.0).all()  # every observation acted on
     assert result.global_step == 600
-
-
-class StopAt(Callback):
-    def __init__(self, iteration: int) -> None:
-        self.iteration = iteration
-
-    def on_iteration(self, run, metrics) -> None:
-        run.stop = metrics["iteration"] >= self.iteration
-
-
-def eval_columns(run_dir) -> list[tuple]:
-    with open(run_dir / "metrics.csv", newline="") as f:
-        return [(r["global_step"], *(r[k] for k in EVAL_METRICS)) for r in csv.DictReader(f)]
 
 
 def test_evaluations_draw_the_learning_curve_resume_and_leave_training_unchanged(
