@@ -298,6 +298,9 @@ def compare(
     target: Annotated[str, typer.Option(
         help="Compare the observation-attack suites (attack.json) or the action-attack ones "
              "(attack-action.json).")] = "observation",
+    results: Annotated[str | None, typer.Option(
+        help="File name of the suite result in each run directory, for suites written with "
+             "--json, e.g. attack-action-eps0.2.json (default: the --target's file).")] = None,
 ) -> None:
     """Natural and worst-case returns of many agents grouped by method, median agent (median
     worst-case return) marked, as robust-RL papers report them."""
@@ -307,7 +310,7 @@ def compare(
 
     if target not in TARGETS:
         raise UnknownNameError("attack target", target, list(TARGETS))
-    rows = [read_agent(d, target) for d in run_dirs]
+    rows = [read_agent(d, target, results) for d in run_dirs]
     console.print(rich_table(rows))
     if markdown is not None:
         atomic_write_text(markdown, markdown_table(rows) + "\n")

@@ -104,11 +104,14 @@ def method_name(cfg: TrainConfig) -> str:
     return name + (f" ({', '.join(tags)})" if tags else "")
 
 
-def read_agent(run_dir: Path, target: str = OBSERVATION) -> AgentRow:
+def read_agent(run_dir: Path, target: str = OBSERVATION,
+               result_file: str | None = None) -> AgentRow:
     """Read ``run_dir/config.yaml`` and the suite result of ``target``'s attacks
-    (``attack.json`` for observation attacks, ``attack-action.json`` for action attacks). A
-    directory holding a Stable-Baselines3 ``model.zip`` and no config (a victim trained
-    elsewhere, attacked with ``--sb3``) is the method "SB3 victim", seed 0.
+    (``attack.json`` for observation attacks, ``attack-action.json`` for action attacks, or
+    ``result_file``, a file name inside ``run_dir`` such as ``attack-action-eps0.2.json`` for a
+    suite written with ``--json`` at another eps). A directory holding a Stable-Baselines3
+    ``model.zip`` and no config (a victim trained elsewhere, attacked with ``--sb3``) is the
+    method "SB3 victim", seed 0.
 
     Raises:
         CheckpointError: the directory is not a run, has no suite result yet, or the result
@@ -120,8 +123,10 @@ def read_agent(run_dir: Path, target: str = OBSERVATION) -> AgentRow:
             cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
         except RobustpoError as exc:
             raise CheckpointError(f"{run_dir}/config.yaml cannot be read: {exc}") from None
-    path = run_dir / RESULT_FILES[target]
+    path = run_dir / (result_file or RESULT_FILES[target])
     command = f"robustpo attack {run_dir} --attacks all --target {target}"
+    if result_file is not None:
+        command += f" --json {path}"
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no {path.name}: evaluate it first with "
                               f"`{command}`.")
