@@ -9,8 +9,14 @@ import torch
 import robustpo.attacks.learned as learned
 from robustpo.agents.agent import gaussian_agent
 from robustpo.attacks import make_attack
-from robustpo.attacks.cache import FINGERPRINT_FILE, victim_fingerprint
+from robustpo.attacks.cache import (
+    FINGERPRINT_FILE,
+    config_fingerprint,
+    recipe_record,
+    victim_fingerprint,
+)
 from robustpo.learners.ppo import PPOLearner
+from robustpo.training.presets import task_ppo_config
 
 
 def pendulum_agent(seed: int = 0):
@@ -77,3 +83,15 @@ def test_an_interrupted_training_leaves_no_valid_cache(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         stale.prepare(victim, 0.1)
     assert not (tmp_path / "sarl-eps0.1" / FINGERPRINT_FILE).exists()
+
+
+def test_recipes_fingerprint_what_is_learned_not_how_the_run_is_watched():
+    base = task_ppo_config("Hopper-v5")
+    watched = task_ppo_config("Hopper-v5", overrides={"eval_every": 5000, "eval_episodes": 3,
+                                                       "keep_best": True})
+    assert config_fingerprint(recipe_record(watched)) == config_fingerprint(recipe_record(base))
+    changed = task_ppo_config("Hopper-v5", overrides={"policy_lr": 1e-3})
+    assert config_fingerprint(recipe_record(changed)) != config_fingerprint(recipe_record(base))
+    # The records made before evaluation settings existed (zoo/*/attacks) stay valid.
+    assert set(recipe_record(base)["run"]) == {"checkpoint_every", "keep_checkpoints",
+                                              "vector_mode", "torch_threads"}

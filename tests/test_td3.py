@@ -204,6 +204,32 @@ def test_evaluations_draw_the_learning_curve_resume_and_leave_training_unchanged
     assert eval_columns(tmp_path / "cut") == rows
 
 
+def test_keep_best_makes_the_best_evaluated_policy_the_runs_agent_and_resumes(tmp_path):
+    sets = {**TINY_TD3, "learning_starts": 200, "eval_every": 100, "eval_episodes": 2,
+            "checkpoint_every": 3, "keep_best": True}
+    full = train("td3", "Hopper-v5", out=tmp_path / "full", overrides=sets, **REDUCTION)
+    evals = [(int(r[0]), float(r[1])) for r in eval_columns(tmp_path / "full") if r[1] != ""]
+    assert len(evals) == 8
+    best_step, best_return = max(evals, key=lambda e: e[1])  # the first of equal bests
+    chosen = load_agent(tmp_path / "full")
+    assert tensors_equal(chosen.tensors(), full.agent.tensors())
+    record = load_checkpoint(tmp_path / "full" / "agent.json")[1]["evaluation"]
+    assert record["global_step"] == best_step
+    assert record["eval_return"] == pytest.approx(best_return, abs=0.01)
+    seed = REDUCTION["seed"] + 100
+    again = run_episodes(chosen, NoAttack(), 0.0, 2, seed=seed).stats.mean
+    assert again == pytest.approx(best_return, abs=0.01)
+    last = run_episodes(load_agent(tmp_path / "full" / "last"), NoAttack(), 0.0, 2, seed=seed)
+    assert last.stats.mean == pytest.approx(evals[-1][1], abs=0.01)
+    # Interrupted after iteration 5 and resumed from iteration 3: the same policy is chosen.
+    train("td3", "Hopper-v5", out=tmp_path / "cut", overrides=sets, callbacks=[StopAt(5)],
+          **REDUCTION)
+    train(resume=tmp_path / "cut", progress=False)
+    assert tensors_equal(load_agent(tmp_path / "cut").tensors(), chosen.tensors())
+    with pytest.raises(ConfigError, match="keep_best"):
+        resolve_config("td3", "Hopper-v5", overrides={"keep_best": True, "eval_every": 0})
+
+
 @pytest.fixture(scope="module")
 def pendulum_td3(tmp_path_factory):
     # 20,000 steps of a 64-64 TD3 (40-80 s on 2 cores).

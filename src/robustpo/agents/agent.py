@@ -172,13 +172,18 @@ class Agent:
                    np.array(spec["action_low"]), np.array(spec["action_high"]),
                    spec.get("attack_eps"))
 
-    def save(self, path: str | Path) -> Path:
-        """Save to ``path`` (a directory: writes ``agent.safetensors`` and ``agent.json``).
+    def save(self, path: str | Path, evaluation: dict[str, float] | None = None) -> Path:
+        """Save to ``path`` (a directory: writes ``agent.safetensors`` and ``agent.json``);
+        ``evaluation``, if given, is recorded in ``agent.json`` (the evaluation that selected
+        this policy during training).
 
         Raises:
             CheckpointError: a module that cannot be rebuilt from a spec.
         """
-        return save_checkpoint(Path(path) / AGENT_FILE, self.tensors(), {"agent": self.spec()})
+        meta: dict[str, Any] = {"agent": self.spec()}
+        if evaluation is not None:
+            meta["evaluation"] = evaluation
+        return save_checkpoint(Path(path) / AGENT_FILE, self.tensors(), meta)
 
 
 def gaussian_agent(

@@ -41,7 +41,7 @@ from ..errors import CheckpointError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..training.presets import task_ppo_config
 from .base import ActionAttack, action_ball, register
-from .cache import AttackCache
+from .cache import AttackCache, recipe_record
 from .gradient import START, STEPS
 from .robust_sarsa import SARSA_SCHEDULE, SarsaQ, train_sarsa_q
 
@@ -176,7 +176,7 @@ class MinQAttack(QAttack):
             self.details = {"q": "the victim's own critic Q_1"}
             return own
         config = {"sarsa": SARSA_SCHEDULE, "seed": self.seed,
-                  "recipe": task_ppo_config(agent.env_id).to_dict()}
+                  "recipe": recipe_record(task_ppo_config(agent.env_id))}
         self.details = {"q": "Sarsa Q of the victim's policy", **config}
         # The Q of the policy does not depend on eps: one cache serves every radius.
         return self.cached_q(agent, 0.0, config, lambda: train_sarsa_q(

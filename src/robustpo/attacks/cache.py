@@ -22,8 +22,20 @@ from ..io.checkpoint import atomic_write_text
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
+    from ..config.sections import TrainConfig
 
 FINGERPRINT_FILE = "fingerprint.json"
+# Settings of how a training run is watched, not of what it learns: left out of the recipes in
+# attack fingerprints, so that such a setting never orphans the models already learned.
+WATCH_SETTINGS = ("eval_every", "eval_episodes", "keep_best")
+
+
+def recipe_record(cfg: TrainConfig) -> dict[str, Any]:
+    """The recipe an attack's learned model is trained with, as its configuration fingerprint
+    records it: ``cfg.to_dict()`` without the run section's :data:`WATCH_SETTINGS`."""
+    out = cfg.to_dict()
+    out["run"] = {k: v for k, v in out["run"].items() if k not in WATCH_SETTINGS}
+    return out
 
 
 def tensors_fingerprint(tensors: dict[str, torch.Tensor]) -> str:

@@ -24,7 +24,7 @@ from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
 from .base import ActionAttack, Attack, ObservationAttack, action_ball, register
-from .cache import AttackCache, config_fingerprint
+from .cache import AttackCache, config_fingerprint, recipe_record
 from .scan import SCREEN_SEED, Evaluated, ScanPlan, run_scan, scan_workers, side_by_side
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ class LearnedAttack(Attack):
                seed: int, root: Path | None) -> AttackCache:
         """The cache of one configuration and seed (its own folder under a scan's)."""
         cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
-        config = {"steps": steps, "recipe": cfg.to_dict()}
+        config = {"steps": steps, "recipe": recipe_record(cfg)}
         cache = AttackCache.for_attack(root, self.cache_name, eps, agent, config)
         if self.protocol != "quick" and cache.directory is not None:
             cache.directory = cache.directory / f"{config_fingerprint(config)[:12]}"

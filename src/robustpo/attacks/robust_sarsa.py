@@ -48,7 +48,7 @@ from ..evaluation.episodes import run_episodes
 from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..training.presets import task_ppo_config
 from .base import ObservationAttack, register
-from .cache import AttackCache, config_fingerprint
+from .cache import AttackCache, config_fingerprint, recipe_record
 from .gradient import START, STEPS
 from .scan import SCREEN_SEED, side_by_side
 
@@ -207,7 +207,7 @@ class RobustSarsaAttack(ObservationAttack):
     def _entry_config(self, k: int, sarsa_eps: float, reg: float, agent: Agent) -> dict:
         """What Q number ``k`` of the grid is trained with: its grid point, seed, schedule."""
         return {"sarsa_eps": sarsa_eps, "reg": reg, "seed": self.seed + k,
-                "schedule": SARSA_SCHEDULE, "recipe": task_ppo_config(agent.env_id).to_dict()}
+                "schedule": SARSA_SCHEDULE, "recipe": recipe_record(task_ppo_config(agent.env_id))}
 
     @staticmethod
     def _cached(directory: Path, key: str, agent: Agent, fingerprint: dict[str, str]

@@ -237,11 +237,17 @@ class RunConfig:
     eval_every: int = setting(0, "environment steps between evaluations of the deterministic "
                               "policy on fresh episodes (metrics.csv eval_return); 0: none")
     eval_episodes: int = setting(10, "episodes per evaluation (seeds seed+100 onwards)")
+    keep_best: bool = setting(False, "with eval_every: the run's agent is the policy of the "
+                              "best evaluation (recorded in its agent.json); the last one goes "
+                              "to RUN/last/")
 
     def validate(self) -> None:
         check_positive(self, ["checkpoint_every", "keep_checkpoints", "torch_threads",
                               "eval_episodes"], "run")
         check_nonnegative(self, ["eval_every"], "run")
+        if self.keep_best and not self.eval_every:
+            raise ConfigError("Config key 'run.keep_best' needs evaluations to choose from: "
+                              "set run.eval_every (e.g. --set eval_every=5000).")
         if self.vector_mode not in VECTOR_MODES:
             raise ConfigError(f"Config key 'run.vector_mode' must be one of "
                               f"{', '.join(VECTOR_MODES)}, got {self.vector_mode!r}.")

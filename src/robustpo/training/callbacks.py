@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from ..config.sections import RunConfig
 from ..errors import CheckpointError, NonFiniteError
-from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..io.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..io.rundir import MetricsCSV, checkpoint_base, checkpoint_paths, prune_checkpoints
 from ..learners.base import Learner
 
@@ -30,6 +30,7 @@ RUN_METRICS = ["iteration", "global_step", "time_s", "steps_per_s", "episode_ret
 # Columns of the evaluations (run.eval_every > 0), empty in the iterations without one.
 EVAL_METRICS = ["eval_return", "eval_return_std", "eval_length"]
 EVAL_SEED_OFFSET = 100  # evaluation episodes start at seed + 100, as in TD3's author code
+BEST_DIR, LAST_DIR = "best", "last"  # run.keep_best: the best-evaluated and the last policy
 
 
 @dataclass
@@ -194,14 +195,24 @@ class Evaluations(Callback):
     (Fujimoto et al. 2018: every 5,000 steps, 10 episodes). Adds ``eval_return`` (mean raw
     return), ``eval_return_std`` and ``eval_length`` to that iteration's metrics, so
     metrics.csv and TensorBoard carry them. Training is unaffected: the episodes run on their
-    own simulators and draw from no generator of the learner."""
+    own simulators and draw from no generator of the learner.
 
-    def __init__(self, every: int, episodes: int) -> None:
-        self.every, self.episodes = every, episodes
+    With ``keep_best``, each evaluation whose mean beats every earlier one saves the policy to
+    ``RUN/best/`` (its ``agent.json`` records the evaluation), and :func:`save_final_agent`
+    makes it the run's agent. A resumed run continues from the best saved before the
+    interruption; on MuJoCo tasks the resumed run replays the same evaluations, so the choice
+    is the uninterrupted run's.
+    """
+
+    def __init__(self, every: int, episodes: int, keep_best: bool = False) -> None:
+        self.every, self.episodes, self.keep_best = every, episodes, keep_best
         self.last_step = 0
+        self.best = -math.inf
 
     def on_train_start(self, run: TrainingRun) -> None:
         self.last_step = run.learner.global_step
+        if self.keep_best and run.resuming:
+            self.best = best_evaluation(run.run_dir)
 
     def on_iteration(self, run: TrainingRun, metrics: dict[str, Any]) -> None:
         from ..attacks.random_noise import NoAttack
@@ -217,6 +228,36 @@ class Evaluations(Callback):
         metrics.update(eval_return=round(result.stats.mean, 2),
                        eval_return_std=round(result.stats.std, 2),
                        eval_length=round(float(np.mean(result.lengths)), 1))
+        if self.keep_best and result.stats.mean > self.best:
+            self.best = result.stats.mean
+            learner.agent.save(run.run_dir / BEST_DIR, evaluation=dict(
+                iteration=learner.iteration, global_step=step, eval_return=result.stats.mean,
+                eval_return_std=result.stats.std, episodes=self.episodes))
+
+
+def best_evaluation(run_dir: Path) -> float:
+    """The evaluation mean of the policy in ``run_dir/best/``, -inf if there is none (or its
+    files are torn: the next evaluation then replaces it)."""
+    try:
+        return float(load_checkpoint(run_dir / BEST_DIR / "agent.json")[1]["evaluation"]
+                     ["eval_return"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return -math.inf
+
+
+def save_final_agent(run_dir: Path, agent: Any, run_cfg: RunConfig) -> None:
+    """Write the run's agent, ``RUN/agent.{safetensors,json}``: the last policy, or with
+    ``run.keep_best`` a copy of ``RUN/best/`` (the best-evaluated policy; the TD3 paper reports
+    the best evaluation of a run, and Stable-Baselines3's EvalCallback keeps that model), the
+    last policy then going to ``RUN/last/``."""
+    best = run_dir / BEST_DIR
+    if not run_cfg.keep_best or not (best / "agent.json").is_file():
+        agent.save(run_dir)
+        return
+    agent.save(run_dir / LAST_DIR)
+    # Weights first: the JSON, which records their SHA-256, is what makes the pair valid.
+    for name in ("agent.safetensors", "agent.json"):
+        atomic_write_bytes(run_dir / name, (best / name).read_bytes())
 
 
 class NonFiniteStop(Callback):
@@ -240,7 +281,8 @@ def default_callbacks(run_cfg: RunConfig, resuming: bool, progress: bool) -> lis
     # evaluations come before the logs, which write their columns.
     callbacks.append(NonFiniteStop())
     if run_cfg.eval_every:
-        callbacks.append(Evaluations(run_cfg.eval_every, run_cfg.eval_episodes))
+        callbacks.append(Evaluations(run_cfg.eval_every, run_cfg.eval_episodes,
+                                     run_cfg.keep_best))
     callbacks += [Checkpoints(run_cfg.checkpoint_every, run_cfg.keep_checkpoints), CSVLog(),
                   TensorBoardLog()]
     if progress:

@@ -8,19 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from ..adversaries.base import method_class
-from ..agents.agent import Agent
+from ..agents.agent import Agent, load_agent
 from ..config.sections import TrainConfig
 from ..errors import CheckpointError, NonFiniteError
 from ..io.rundir import read_run_config, write_run_metadata
 from ..learners import make_learner
 from ..learners.base import Learner
-from .callbacks import Callback, TrainingRun, default_callbacks, iteration_metrics
+from .callbacks import Callback, TrainingRun, default_callbacks, iteration_metrics, save_final_agent
 from .presets import config_from_dict, resolve_config
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the run directory, the trained agent, and how far it got."""
+    """What :func:`train` returns: the run directory, the trained agent (the one saved in
+    ``run_dir``: with ``run.keep_best`` the best-evaluated policy, loaded back), and how far it
+    got."""
 
     run_dir: Path
     agent: Agent
@@ -126,5 +128,6 @@ def run_learner(
     finally:
         for callback in all_callbacks:
             callback.on_train_end(run)
-    learner.agent.save(run_dir)
-    return TrainResult(run_dir, learner.agent, learner.iteration, learner.global_step)
+    save_final_agent(run_dir, learner.agent, cfg.run)
+    agent = load_agent(run_dir) if cfg.run.keep_best else learner.agent
+    return TrainResult(run_dir, agent, learner.iteration, learner.global_step)
