@@ -16,11 +16,17 @@ us; docs/action-robustness.md):
 - **Where PGD acts.** On actions: ``delta`` in the ball of ``eps`` half-ranges (and the
   action space), K sign steps from the action itself; the minimum is the lowest value
   PGD evaluated, the start included (as OA-TD3's target).
-- **The advantage.** ``A_adv(s_t, a_t) = min_delta Q_adv(s_t, a_t + delta) - min_delta
-  Q_adv(s_t, mu(s_t) + delta)``: how much better the sampled action is than the mean action,
-  both under the worst perturbation. It is rescaled to the GAE advantages' standard deviation
-  before mixing (a one-step Q difference and a GAE sum have different spreads), and PPO then
-  normalises each minibatch as usual.
+- **The advantage.** GAE (the rollout's gamma and lambda, its episode ends) on the TD errors
+  of the OA state value ``V_adv(s) = min_delta Q_adv(s, mu(s) + delta)``, the value of the
+  policy's mean action under the worst perturbation: ``delta_t = r_t + gamma * c_t *
+  V_adv(s_{t+1}) - V_adv(s_t)`` (the final state's value at a truncation). It rates an action
+  by the worst-case value of where it leads, as the OA Bellman operator rates the next state,
+  and it is a sum of TD errors like PPO's own advantage, so the two mix on the same scale and
+  with the same noise. Computed with Q_adv as it was before this rollout's regression, as
+  PPO's advantages use V before its update. (An advantage that is a function of the sampled
+  action alone, such as ``min_delta Q_adv(s, a + delta) - V_adv(s)``, carries no return
+  noise: mixed at omega 0.5 it moved the policy so far per update that PPO's KL diverged
+  within 100 iterations on Hopper-v5 for all three seeds tried.)
 
 With omega = 0 the advantages are GAE's and OA-PPO is PPO bit for bit (the OA critic still
 learns, from its own random stream, so the agent carries it).
@@ -34,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..config.sections import MethodConfig
+from ..core.gae import compute_gae
 from ..core.nets import ActionValueNet
 from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.perturb import worst_q
@@ -88,31 +95,31 @@ class OAPPO(SPO):
         return float(torch.stack(losses).mean())
 
     def rollout_advantages(self, rollout: Any, agent: Agent) -> torch.Tensor:
-        batch, box, k = rollout.flat(), (self.low, self.high), self.cfg.pgd_steps
+        flat, box, k = rollout.flat(), (self.low, self.high), self.cfg.pgd_steps
 
         def clip(a: torch.Tensor) -> torch.Tensor:
             return torch.clamp(a, self.low, self.high)
 
-        actions, next_actions = clip(batch.actions), clip(batch.next_actions)
-        frozen = copy.deepcopy(self.critic).requires_grad_(False)
-        target = batch.rewards + self.ppo.gamma * batch.continues * worst_q(
-            frozen, batch.next_obs, next_actions, self.radius, box, k)
-        loss = self._fit(batch.obs, actions, target)
-        with torch.no_grad():
-            mean_actions = clip(agent.actor(batch.obs))
-        q = self.critic.requires_grad_(False)
-        try:
-            adv_oa = (worst_q(q, batch.obs, actions, self.radius, box, k)
-                      - worst_q(q, batch.obs, mean_actions, self.radius, box, k))
-        finally:
-            self.critic.requires_grad_(True)
+        frozen = copy.deepcopy(self.critic).requires_grad_(False)  # Q_adv before this rollout
+
+        def oa_value(obs: torch.Tensor) -> torch.Tensor:
+            """V_adv(s) = min_delta Q_adv(s, mu(s) + delta), shape (T * num_envs,)."""
+            with torch.no_grad():
+                mean_actions = clip(agent.actor(obs))
+            return worst_q(frozen, obs, mean_actions, self.radius, box, k)
+
+        shape = rollout.rewards.shape
+        adv_oa, _ = compute_gae(
+            rollout.rewards, oa_value(flat.obs).view(shape),
+            rollout.continues * oa_value(flat.next_obs).view(shape), rollout.ends,
+            self.ppo.gamma, self.ppo.gae_lambda)
+        target = flat.rewards + self.ppo.gamma * flat.continues * worst_q(
+            frozen, flat.next_obs, clip(flat.next_actions), self.radius, box, k)
+        loss = self._fit(flat.obs, clip(flat.actions), target)
         self.last = {"oa_critic_loss": loss, "oa_advantage_std": float(adv_oa.std())}
         if self.cfg.omega == 0.0:
             return rollout.advantages
-        adv = rollout.advantages
-        scale = adv.std() / adv_oa.std().clamp_min(1e-8)
-        mixed = (1 - self.cfg.omega) * batch.advantages + self.cfg.omega * scale * adv_oa
-        return mixed.view_as(adv)
+        return (1 - self.cfg.omega) * rollout.advantages + self.cfg.omega * adv_oa
 
     def iteration_metrics(self, eps: float) -> dict[str, float]:
         return dict(self.last)

@@ -44,7 +44,8 @@ class Rollout:
     normalised, actions as sampled (unclipped), rewards scaled. ``next_obs`` and
     ``next_actions`` are the state after each step and the action taken there in the same
     episode (at a truncation or the rollout's end: the final state and the policy's mean
-    action); ``continues`` is 0.0 where the episode terminated."""
+    action); ``continues`` is 0.0 where the episode terminated; ``ends`` is 1.0 where it
+    ended (terminated or truncated) at that step."""
 
     obs: torch.Tensor
     actions: torch.Tensor
@@ -56,6 +57,7 @@ class Rollout:
     continues: torch.Tensor
     next_obs: torch.Tensor
     next_actions: torch.Tensor
+    ends: torch.Tensor
 
     def flat(self) -> Rollout:
         """The same tensors with time and environment merged: ``(T * num_envs, ...)``."""
@@ -199,7 +201,7 @@ class PPOLearner(Learner):
         self.global_step += T * N
         continues = torch.from_numpy((~terminated_buf).astype(np.float32))
         return Rollout(obs_buf, act_buf, log_probs, values[:-1], adv, ret, rewards_t, continues,
-                       next_obs, next_actions)
+                       next_obs, next_actions, end_buf)
 
     # ---- update -------------------------------------------------------------------------
     def update(self, rollout: Rollout) -> dict[str, float]:
