@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -24,6 +24,9 @@ from ..errors import CheckpointError, NonFiniteError
 from ..io.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..io.rundir import MetricsCSV, checkpoint_base, checkpoint_paths, prune_checkpoints
 from ..learners.base import Learner
+
+if TYPE_CHECKING:
+    from ..agents.agent import Agent
 
 RUN_METRICS = ["iteration", "global_step", "time_s", "steps_per_s", "episode_return",
                "episode_length"]
@@ -245,7 +248,7 @@ def best_evaluation(run_dir: Path) -> float:
         return -math.inf
 
 
-def save_final_agent(run_dir: Path, agent: Any, run_cfg: RunConfig) -> None:
+def save_final_agent(run_dir: Path, agent: Agent, run_cfg: RunConfig) -> None:
     """Write the run's agent, ``RUN/agent.{safetensors,json}``: the last policy, or with
     ``run.keep_best`` a copy of ``RUN/best/`` (the best-evaluated policy; the TD3 paper reports
     the best evaluation of a run, and Stable-Baselines3's EvalCallback keeps that model), the
