@@ -79,17 +79,33 @@ def test_the_ball_check_rejects_actions_outside_the_ball_or_the_space():
                              "t")
 
 
-def test_biggest_pushes_each_actuator_eps_toward_its_nearer_bound():
+def test_biggest_moves_each_actuator_eps_away_from_its_nearer_bound():
     agent = tiny_td3_victim()
     chosen = torch.tensor([[0.5, -1.0, 1.4], [-0.2, 1.9, 1.5]])
     executed = make_attack("biggest", target="action").perturb(agent, torch.zeros(2, 4), chosen,
                                                                0.1)
-    # half-ranges 1, 2, 1.5; centres 0, 0, 1.5 (at the centre: up); 1.9 + 0.2 clips at 2
-    expected = torch.tensor([[0.6, -1.2, 1.25], [-0.3, 2.0, 1.65]])
+    # half-ranges 1, 2, 1.5; centres 0, 0, 1.5 (at the centre: up)
+    expected = torch.tensor([[0.4, -0.8, 1.55], [-0.1, 1.7, 1.65]])
     assert torch.allclose(executed, expected, atol=1e-6)
     low, high = action_ball(agent, chosen, 0.1)
     assert torch.allclose(low[0], torch.tensor([0.4, -1.2, 1.25]), atol=1e-6)
     assert torch.allclose(high[1], torch.tensor([-0.1, 2.0, 1.65]), atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), eps=st.floats(0.0, 1.0))
+def test_biggest_moves_every_actuator_by_the_full_radius_even_at_the_bounds(seed, eps):
+    # The clip to the action space never shortens it: the largest executed perturbation.
+    agent = tiny_td3_victim()
+    gen = torch.Generator().manual_seed(seed)
+    chosen = torch.as_tensor(LOW) + torch.rand(16, 3, generator=gen) * torch.as_tensor(
+        HIGH - LOW)
+    chosen[:4], chosen[4:8] = torch.as_tensor(HIGH), torch.as_tensor(LOW)
+    executed = make_attack("biggest", target="action").perturb(agent, torch.zeros(16, 4),
+                                                               chosen, eps)
+    moved = (executed - chosen).abs()
+    assert torch.allclose(moved, eps * torch.as_tensor((HIGH - LOW) / 2).expand_as(moved),
+                          atol=1e-5)
 
 
 def test_min_q_uses_a_td3_agents_own_critic_and_lowers_it():

@@ -249,7 +249,7 @@ def test_td3_learns_pendulum(pendulum_td3):
 
 @pytest.mark.slow
 def test_min_q_lowers_a_trained_td3_agent_more_than_random(pendulum_td3):
-    # Measured when written, 10 episodes at eps 0.5: random -147, biggest -136, min-q -247.
+    # Measured when written, 10 episodes at eps 0.5: random -147, min-q -247.
     suite = run_suite(pendulum_td3.agent, ["random", "min-q"], 0.5, episodes=10,
                       target="action")
     random, min_q = (suite.attacks[a].stats.mean for a in ("random", "min-q"))
