@@ -10,7 +10,7 @@ import robustpo
 import robustpo.attacks.learned as learned
 from robustpo.agents.sb3 import load_sb3_victim
 from robustpo.attacks import make_attack
-from robustpo.attacks.scan import SCREEN_SEED, ScanPlan, run_scan, side_by_side
+from robustpo.attacks.scan import SCREEN_SEED, ScanPlan, run_scan, seeds_disagree, side_by_side
 from robustpo.errors import UnknownNameError
 
 from .conftest import tensors_equal
@@ -90,6 +90,16 @@ def test_the_kept_configurations_second_seed_trains_beside_the_last_rung():
 def test_a_second_seed_outside_the_first_ones_ci_is_reported_and_kept_if_lower():
     scan, _ = fake_scan([{1e-3: 500.0, 3e-3: 300.0}, {3e-3: 100.0}])
     assert scan.kept.model == (3e-3, 1) and scan.seeds_disagree
+
+
+def test_seeds_disagree_only_beyond_the_ci_and_five_percent():
+    # CI +-10 around 300: 311 is outside the CI but within 5% (15), so the seeds agree
+    scan, _ = fake_scan([{1e-3: 500.0, 3e-3: 300.0}, {3e-3: 311.0}])
+    assert not scan.seeds_disagree
+    assert seeds_disagree(300.0, (290.0, 310.0), 316.0)
+    assert not seeds_disagree(300.0, (200.0, 400.0), 390.0)  # inside the CI
+    assert seeds_disagree(-200.0, (-210.0, -190.0), -240.0)  # negative returns: magnitude
+    assert not seeds_disagree(None, None, 10.0)
 
 
 def test_the_training_curve_samples_the_end_of_each_eighth():

@@ -24,6 +24,10 @@ from ..core.envs import set_simulator_threads
 from ..errors import ConfigError
 
 SCREEN_SEED = 100_000  # screening episodes start here: never among the evaluation's seeds
+# Seeds disagree only when they differ by more than this share of the first seed's screened
+# return: on a victim whose attacked returns hardly vary, the CI is a few points wide and
+# seeds 1% apart would otherwise count as a search that has not converged.
+SEED_TOLERANCE = 0.05
 WORKERS_VARIABLE = "ROBUSTPO_WORKERS"
 
 Item = TypeVar("Item")
@@ -159,7 +163,8 @@ class ScanResult:
             configuration's further seeds.
         kept: the candidate whose model attacks.
         seeds_disagree: a further seed of the kept configuration screened outside the first
-            seed's 95% CI (the search has not converged).
+            seed's 95% CI and more than ``SEED_TOLERANCE`` of its return away
+            (:func:`seeds_disagree`; the search has not converged).
     """
 
     candidates: list[Candidate]
@@ -226,6 +231,17 @@ def run_scan(
         best = min(rung, key=rank)
         more = candidates([(best.config, seed + k, 1.0) for k in range(1, plan.seeds)])
     kept = min([best, *more], key=rank)
-    disagree = best.screen_ci95 is not None and any(
-        not best.screen_ci95[0] <= c.screen_mean <= best.screen_ci95[1] for c in more)
+    disagree = any(seeds_disagree(best.screen_mean, best.screen_ci95, c.screen_mean)
+                   for c in more)
     return ScanResult([*stopped, *rung, *more], kept, disagree)
+
+
+def seeds_disagree(first_mean: float | None, first_ci95: tuple[float, float] | None,
+                   other_mean: float | None) -> bool:
+    """Whether a further seed's screened mean return ``other_mean`` disagrees with the first
+    seed's: outside its 95% CI and more than ``SEED_TOLERANCE`` (5%) of its magnitude away.
+    False when either was not screened."""
+    if first_mean is None or first_ci95 is None or other_mean is None:
+        return False
+    outside = not first_ci95[0] <= other_mean <= first_ci95[1]
+    return outside and abs(other_mean - first_mean) > SEED_TOLERANCE * abs(first_mean)

@@ -25,8 +25,8 @@ def convergence_flags(means: dict[str, float], ci_low: dict[str, float],
     Args:
         means: mean return under each attack of a suite (raw, undiscounted).
         ci_low: the lower end of each attack's 95% CI of the mean.
-        seeds_disagree: attacks whose second training seed of the kept configuration screened
-            outside the first seed's 95% CI (:class:`robustpo.attacks.scan.ScanResult`).
+        seeds_disagree: attacks whose further training seed of the kept configuration
+            disagrees with the first (:func:`robustpo.attacks.scan.seeds_disagree`).
         target: what the suite's attacks perturb (``observation`` or ``action``).
 
     Returns:
