@@ -108,11 +108,17 @@ class OAPPO(SPO):
                 mean_actions = clip(agent.actor(obs))
             return worst_q(frozen, obs, mean_actions, self.radius, box, k)
 
-        shape = rollout.rewards.shape
-        adv_oa, _ = compute_gae(
-            rollout.rewards, oa_value(flat.obs).view(shape),
-            rollout.continues * oa_value(flat.next_obs).view(shape), rollout.ends,
-            self.ppo.gamma, self.ppo.gae_lambda)
+        # next_obs is obs shifted by one step except at truncations (the final state) and at
+        # the rollout's last step, so V_adv is computed once per distinct state.
+        steps, envs = rollout.rewards.shape
+        elsewhere = rollout.ends.bool() & rollout.continues.bool()
+        elsewhere[-1] = True
+        values = oa_value(torch.cat([flat.obs, rollout.next_obs[elsewhere]]))
+        value = values[: steps * envs].view(steps, envs)
+        next_value = torch.cat([value[1:], value.new_zeros(1, envs)])
+        next_value[elsewhere] = values[steps * envs:]
+        adv_oa, _ = compute_gae(rollout.rewards, value, rollout.continues * next_value,
+                                rollout.ends, self.ppo.gamma, self.ppo.gae_lambda)
         target = flat.rewards + self.ppo.gamma * flat.continues * worst_q(
             frozen, flat.next_obs, clip(flat.next_actions), self.radius, box, k)
         loss = self._fit(flat.obs, clip(flat.actions), target)
