@@ -6,7 +6,13 @@ import pytest
 import yaml
 
 from robustpo.errors import CheckpointError
-from robustpo.results.compare import markdown_table, median_agent, method_name, read_agent
+from robustpo.results.compare import (
+    markdown_table,
+    median_agent,
+    method_name,
+    read_agent,
+    summarise,
+)
 from robustpo.results.convergence import convergence_flags, worst_label
 from robustpo.training.presets import config_from_dict
 
@@ -113,3 +119,21 @@ def test_tables_mark_flags_and_upper_bounds(tmp_path):
     data["protocol"] = "paper"
     (run / "attack.json").write_text(json.dumps(data))
     assert not read_agent(run).upper_bound
+
+
+def test_summary_gives_median_natural_and_median_worst_relative_to_the_first_method(tmp_path):
+    ppo = [make_run(tmp_path, f"ppo{s}", "ppo", s, nat, {"mad": w})
+           for s, nat, w in [(0, 3600, 500), (1, 3400, 700), (2, 3000, 600)]]
+    car = [make_run(tmp_path, f"car{s}", "carppo", s, nat, {"mad": w})
+           for s, nat, w in [(0, 3300, 1500), (1, 2700, 900)]]
+    ppo_summary, car_summary = summarise([read_agent(r) for r in ppo + car])
+    assert (ppo_summary.method, ppo_summary.agents, ppo_summary.natural) == ("PPO", 3, 3400)
+    assert ppo_summary.median.seed == 2 and ppo_summary.worst_ratio == 1.0
+    # CAR-PPO: median natural of an even count is the mean of the middle two; median agent by
+    # worst case is the lower median (seed 1, 900)
+    assert car_summary.natural == 3000 and car_summary.median.seed == 1
+    assert car_summary.baseline == "PPO"
+    assert car_summary.natural_ratio == pytest.approx(3000 / 3400)
+    assert car_summary.worst_ratio == pytest.approx(900 / 600)
+    table = markdown_table([read_agent(r) for r in ppo + car])
+    assert "| Hopper-v5 | CAR-PPO | 2 | 3000.0 | ≤ 900.0 (1) | 0.88 (PPO) | 1.50 (PPO) |" in table

@@ -303,15 +303,17 @@ def compare(
              "--json, e.g. attack-action-eps0.2.json (default: the --target's file).")] = None,
 ) -> None:
     """Natural and worst-case returns of many agents grouped by method, median agent (median
-    worst-case return) marked, as robust-RL papers report them."""
+    worst-case return) marked, as robust-RL papers report them; then per method the median
+    natural return and the median agent's worst case, as ratios to the first method listed."""
     from .attacks.base import TARGETS
     from .io.checkpoint import atomic_write_text
-    from .results.compare import markdown_table, read_agent, rich_table
+    from .results.compare import markdown_table, read_agent, rich_table, summary_table
 
     if target not in TARGETS:
         raise UnknownNameError("attack target", target, list(TARGETS))
     rows = [read_agent(d, target, results) for d in run_dirs]
     console.print(rich_table(rows))
+    console.print(summary_table(rows))
     if markdown is not None:
         atomic_write_text(markdown, markdown_table(rows) + "\n")
         console.print(f"Wrote {markdown}")

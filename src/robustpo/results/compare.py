@@ -10,6 +10,7 @@ paper, which report the agent of median robustness out of many.
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +167,53 @@ def group(rows: list[AgentRow]) -> dict[tuple[str, str], list[AgentRow]]:
     return {k: sorted(v, key=lambda r: r.seed) for k, v in groups.items()}
 
 
+@dataclass(frozen=True)
+class MethodSummary:
+    """One method's agents on one environment, summarised as the papers compare methods.
+
+    Attributes:
+        env: Gymnasium id.
+        method: display name (:func:`method_name`).
+        agents: number of agents.
+        natural: median over the agents of their mean natural return.
+        median: the median agent (:func:`median_agent`); its worst case is the method's.
+        baseline: the method the ratios are relative to (the environment's first method).
+        natural_ratio: ``natural`` / the baseline's ``natural``.
+        worst_ratio: the median agent's worst case / the baseline's median agent's.
+    """
+
+    env: str
+    method: str
+    agents: int
+    natural: float
+    median: AgentRow
+    baseline: str
+    natural_ratio: float
+    worst_ratio: float
+
+
+def summarise(rows: list[AgentRow]) -> list[MethodSummary]:
+    """Per ``(env, method)`` group (:func:`group`): the median natural return and the median
+    agent's worst case, each as a ratio to the environment's first method in ``rows``' order
+    (e.g. ``compare PPO-runs OA-PPO-runs`` compares OA-PPO with PPO). A ratio is NaN when the
+    baseline's value is 0."""
+    out: list[MethodSummary] = []
+    base: dict[str, tuple[str, float, float]] = {}
+    for (env, method), members in group(rows).items():
+        natural = statistics.median(r.natural for r in members)
+        median = median_agent(members)
+        base_method, base_natural, base_worst = base.setdefault(
+            env, (method, natural, median.worst[1]))
+        out.append(MethodSummary(env, method, len(members), natural, median, base_method,
+                                 _ratio(natural, base_natural),
+                                 _ratio(median.worst[1], base_worst)))
+    return out
+
+
+def _ratio(value: float, reference: float) -> float:
+    return value / reference if reference else float("nan")
+
+
 def _attack_columns(rows: list[AgentRow]) -> list[str]:
     return list(dict.fromkeys(a for r in rows for a in r.attacks))
 
@@ -205,9 +253,35 @@ def markdown_table(rows: list[AgentRow]) -> str:
                  *(r.cell(a, 1) for a in attacks),
                  f"{mark}{r.worst_cell(1)}{mark} ({r.worst[0]})", f"{r.drop:+.1%}"]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *summary_markdown(rows)]
     if legend(rows):
         lines += ["", legend(rows)]
     return "\n".join(lines)
+
+
+def summary_markdown(rows: list[AgentRow]) -> list[str]:
+    """The lines of the per-method summary (:func:`summarise`) as a markdown table."""
+    lines = ["| env | method | agents | median natural | median worst (seed) | "
+             "natural / baseline's | worst / baseline's |", "|" + "---|" * 7]
+    for m in summarise(rows):
+        lines.append(f"| {m.env} | {m.method} | {m.agents} | {m.natural:.1f} | "
+                     f"{m.median.worst_cell(1)} ({m.median.seed}) | "
+                     f"{m.natural_ratio:.2f} ({m.baseline}) | {m.worst_ratio:.2f} ({m.baseline}) |")
+    return lines
+
+
+def summary_table(rows: list[AgentRow]) -> Table:
+    """The per-method summary (:func:`summarise`) for the terminal."""
+    table = Table(title="Per method: median natural return, median agent's worst case, "
+                        "ratios to the environment's first method")
+    for col in ["env", "method", "agents", "median natural", "median worst", "seed",
+                "natural ratio", "worst ratio", "baseline"]:
+        table.add_column(col, justify="left" if col in ("env", "method", "baseline") else "right")
+    for m in summarise(rows):
+        table.add_row(m.env, m.method, str(m.agents), f"{m.natural:.0f}",
+                      m.median.worst_cell(0), str(m.median.seed), f"{m.natural_ratio:.2f}",
+                      f"{m.worst_ratio:.2f}", m.baseline)
+    return table
 
 
 def rich_table(rows: list[AgentRow]) -> Table:
