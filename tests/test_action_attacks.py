@@ -181,3 +181,35 @@ def test_learned_qs_of_a_ppo_victim_are_cached_by_its_fingerprint(tmp_path, monk
         victim.actor.mean_net.layers[0].weight.add_(0.01)
     run_suite(victim, ["min-q", "min-oa-q"], 0.2, episodes=2, cache_dir=cache, target="action")
     assert calls == {"sarsa": 2, "oa": 2}
+
+
+@pytest.mark.slow
+def test_min_oa_q_fine_tunes_a_copy_of_a_td3_victims_critics_and_caches_it(tmp_path,
+                                                                          monkeypatch):
+    # A TD3-family victim without an OA critic: min-oa-q starts from its twin critics,
+    # fine-tunes a copy with the OA target, caches it, and leaves the victim alone.
+    monkeypatch.setitem(action.OA_TWIN_Q_SCHEDULE, "steps", 600)
+    monkeypatch.setitem(action.OA_TWIN_Q_SCHEDULE, "learning_starts", 200)
+    result = train("td3", "InvertedPendulum-v5", steps=1000, seed=0, preset="defaults",
+                   overrides={"learning_starts": 500, "hidden": [32, 32]},
+                   out=tmp_path / "td3", progress=False)
+    victim = robustpo.load_agent(result.run_dir)
+    own = {k: v.clone() for k, v in victim.modules["q"].state_dict().items()}
+    calls = []
+    real = action.train_oa_q
+    monkeypatch.setattr(action, "train_oa_q", lambda *a, **k: calls.append(k) or real(*a, **k))
+    cache = tmp_path / "attacks"
+    first = run_suite(victim, ["min-oa-q"], 0.3, episodes=2, cache_dir=cache, target="action")
+    again = run_suite(victim, ["min-oa-q"], 0.3, episodes=2, cache_dir=cache, target="action")
+    assert len(calls) == 1 and calls[0]["init"] is victim.modules["q"]
+    assert first.attacks["min-oa-q"].returns == again.attacks["min-oa-q"].returns
+    details = first.to_json()["attacks"]["min-oa-q"]["details"]
+    assert details["q"] == "OA Q fine-tuned from the victim's own critics"
+    assert all(torch.equal(v, own[k]) for k, v in victim.modules["q"].state_dict().items())
+    # the fine-tuned copy moved away from the critics it started from
+    attack = make_attack("min-oa-q", target="action")
+    attack.cache_dir = cache
+    attack.prepare(victim, 0.3)
+    obs = torch.randn(64, victim.obs_dim)
+    acts = victim.actor(obs).detach()
+    assert not torch.allclose(attack.q(obs, acts), victim.modules["q"].q1(obs, acts))

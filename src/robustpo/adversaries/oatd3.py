@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..config.sections import MethodConfig, check_positive, setting
-from ..core.objectives import NegatedTwinQ
+from ..core.objectives import worst_twin_q
 from ..core.optim import adam, load_optimizer, optimizer_tensors, polyak_update
-from ..core.perturb import pgd_best
 from ..core.replay import Transitions
 from ..errors import ConfigError
 from .base import register
@@ -131,13 +130,10 @@ class OATD3(OffPolicyMethod):
         the smoothed target action evaluated (the start included, so the target never
         exceeds the same critics' unperturbed one, up to float rounding); the smaller of the
         two critics."""
-        next_obs = batch.next_obs
-        radius = self.cfg.eps * nets.half_range
-
-        _, negated = pgd_best(NegatedTwinQ(self.critics_target, next_obs),
-                              self.next_actions.expand(2, -1, -1), radius, self.cfg.pgd_steps,
-                              box=(nets.low, nets.high))
-        return batch.rewards + self.td3.gamma * batch.not_done * (-negated).min(0).values
+        worst = worst_twin_q(self.critics_target, batch.next_obs, self.next_actions,
+                             self.cfg.eps * nets.half_range, self.cfg.pgd_steps,
+                             (nets.low, nets.high))
+        return batch.rewards + self.td3.gamma * batch.not_done * worst
 
     def after_critic_update(self, nets: TD3Networks, batch: Transitions) -> None:
         target = self.oa_target(nets, batch)

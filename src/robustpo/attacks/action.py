@@ -17,8 +17,9 @@ h_i``, ``h`` the action space's half-range.
   cached under the victim's fingerprint.
 - ``min-oa-q``: PGD minimising an optimal-adversary-aware Q of the victim, learned from its
   rollouts with the OA Bellman target ``r + gamma * min_{delta in ball} Q'(s', pi(s') +
-  delta)`` (the min by PGD), cached under the victim's fingerprint and eps; an agent that
-  carries its own OA critic (``q_adv``) is attacked with it.
+  delta)`` (the min by PGD), cached under the victim's fingerprint and eps: fine-tuned from
+  the victim's own twin critics for TD3-family agents, a fresh Q for the others; an agent
+  that carries its own OA critic (``q_adv``) is attacked with it.
 - ``learned``: :class:`~robustpo.attacks.learned.LearnedActionAttack`.
 
 PGD here is :func:`robustpo.core.perturb.pgd` on the executed action with the action space
@@ -28,9 +29,10 @@ action, the settings of the observation attacks.
 
 from __future__ import annotations
 
+import copy
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -38,11 +40,13 @@ import torch.nn.functional as F
 from rich.progress import Progress
 
 from ..core.envs import make_vector_env
+from ..core.nets import TwinQ
+from ..core.objectives import worst_twin_q
 from ..core.optim import adam, polyak_update
 from ..core.perturb import pgd, worst_q
 from ..errors import CheckpointError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
-from ..training.presets import task_ppo_config
+from ..training.presets import task_config, task_ppo_config
 from .base import ActionAttack, action_ball, register
 from .cache import AttackCache, recipe_record
 from .gradient import START, STEPS
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from ..agents.agent import Agent
 
 QFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (obs, actions) -> (B,)
+QModel = TypeVar("QModel", SarsaQ, TwinQ)
 
 
 def half_range(agent: Agent) -> torch.Tensor:
@@ -146,25 +151,32 @@ class QAttack(ActionAttack):
         return minimise_q(self.q, agent, obs, actions, eps, self.generator, self.pgd_steps)
 
     def cached_q(self, agent: Agent, eps: float, config: dict[str, Any],
-                 train: Callable[[], SarsaQ]) -> SarsaQ:
+                 train: Callable[[], QModel], blank: Callable[[], QModel] | None = None
+                 ) -> QModel:
         """The Q learned with ``config`` on this victim (cache keyed by both fingerprints),
-        or ``train()``'s, saved for reuse."""
+        or ``train()``'s, saved for reuse. ``blank()`` makes the model a cached one is loaded
+        into (default a fresh :class:`SarsaQ`)."""
         cache = AttackCache.for_attack(self.cache_dir, self.cache_name, eps, agent, config)
         if cache.valid():
             try:
                 tensors, _ = load_checkpoint(cache.directory / "q.json")
-                q = SarsaQ(agent.obs_dim, agent.act_dim)
-                q.net.load_state_dict({k.removeprefix("q."): v for k, v in tensors.items()})
+                q = blank() if blank is not None else SarsaQ(agent.obs_dim, agent.act_dim)
+                _module(q).load_state_dict({k.removeprefix("q."): v for k, v in tensors.items()})
                 return q
             except (CheckpointError, RuntimeError, KeyError):
                 pass  # a corrupt cache is retrained
         cache.invalidate()
         q = train()
         if cache.directory is not None:
-            tensors = {f"q.{n}": p.detach() for n, p in q.net.state_dict().items()}
+            tensors = {f"q.{n}": p.detach() for n, p in _module(q).state_dict().items()}
             save_checkpoint(cache.directory / "q", tensors, {"config": config})
             cache.seal()
         return q
+
+
+def _module(q: QModel) -> torch.nn.Module:
+    """The parameters' module of a learned Q."""
+    return q.net if isinstance(q, SarsaQ) else q
 
 
 @register
@@ -189,43 +201,74 @@ class MinQAttack(QAttack):
 
 OA_Q_SCHEDULE = {"steps": 100_000, "num_envs": 8, "batch_size": 256, "learning_starts": 5_000,
                  "tau": 0.005, "lr": 3e-4, "pgd_steps": STEPS}
+# Fine-tuning a TD3-family victim's own critics starts from values already learned: half the
+# steps, no warm-up beyond one batch.
+OA_TWIN_Q_SCHEDULE = {**OA_Q_SCHEDULE, "steps": 50_000, "learning_starts": 2_048}
 
 
-def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int = 8,
-               batch_size: int = 256, learning_starts: int = 5_000, tau: float = 0.005,
-               lr: float = 3e-4, pgd_steps: int = STEPS, seed: int = 0,
-               progress: bool = False) -> SarsaQ:
+def train_oa_q(agent: Agent, eps: float, *, init: TwinQ | None = None, steps: int = 100_000,
+               num_envs: int = 8, batch_size: int = 256, learning_starts: int = 5_000,
+               tau: float = 0.005, lr: float = 3e-4, pgd_steps: int = STEPS, seed: int = 0,
+               progress: bool = False) -> SarsaQ | TwinQ:
     """Q_adv of the victim's deterministic policy under the optimal action adversary of radius
     ``eps`` (half-ranges), learned from its rollouts with the OA Bellman target
     ``r + gamma * not_done * min_{delta} Q_adv'(s', clip(pi(s') + delta))``, one gradient step
     per environment step after ``learning_starts``, Polyak-averaged target. The inner min is
-    OA-TD3's (:func:`robustpo.core.perturb.worst_q`): ``pgd_steps`` PGD steps from ``pi(s')``
-    without a random start over the ball and the action space, keeping the lowest value
-    evaluated, so that a target is never noisier than or above the unperturbed one (REFERENCE
-    section 5).
+    OA-TD3's: ``pgd_steps`` PGD steps from ``pi(s')`` without a random start over the ball and
+    the action space, keeping the lowest value evaluated (:func:`~robustpo.core.perturb.worst_q`,
+    :func:`~robustpo.core.objectives.worst_twin_q`), so that a target is never noisier than or
+    above the unperturbed one (REFERENCE section 5).
+
+    Two forms:
+
+    - ``init`` None: a fresh 64-64 tanh Q (:class:`~robustpo.attacks.robust_sarsa.SarsaQ`) on
+      rewards scaled by the running std of the discounted return (as PPO's, which scales Q
+      and leaves its minimiser alone), the task's PPO discount, smooth-L1 loss.
+    - ``init`` a TD3-family victim's twin critics (:class:`~robustpo.core.nets.TwinQ`): a copy
+      of them, fine-tuned as OA-TD3 trains its OA critics (raw rewards, the task's TD3
+      discount, both critics regressed on the smaller one's OA target, squared error). A fresh
+      Q learned from a deterministic policy's rollouts sees little action variety; the
+      critics were trained on TD3's exploration and only need the adversary folded in.
 
     The rollouts execute the victim's action shifted uniformly within the ball, so that Q_adv
-    is learned on the actions the attack will choose among. Rewards are scaled by the running
-    std of the discounted return (as PPO's), which scales Q and leaves its minimiser alone.
+    is learned on the actions the attack will choose among.
 
     Returns:
-        a 64-64 tanh Q (:class:`~robustpo.attacks.robust_sarsa.SarsaQ`) on normalised
-        observations and actions in action units.
+        the Q: on normalised observations and actions in action units; a ``TwinQ`` returns
+        both critics' values ``(2, batch)``.
     """
     from ..core.normalization import RewardScaler
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    gamma = task_ppo_config(agent.env_id).ppo.gamma
-    q = SarsaQ(agent.obs_dim, agent.act_dim)
-    target = SarsaQ(agent.obs_dim, agent.act_dim)
-    target.net.load_state_dict(q.net.state_dict())
-    target.net.requires_grad_(False)
-    opt = adam(q.net.parameters(), lr=lr)
-    envs = make_vector_env(agent.env_id, num_envs, "thread")
-    scaler = RewardScaler(num_envs, gamma)
     radius = eps * half_range(agent)
     low, high = bounds(agent)
+    q: SarsaQ | TwinQ
+    if init is None:
+        gamma = task_ppo_config(agent.env_id).ppo.gamma
+        q, target = SarsaQ(agent.obs_dim, agent.act_dim), SarsaQ(agent.obs_dim, agent.act_dim)
+        target.net.load_state_dict(q.net.state_dict())
+        online, frozen = q.net, target.net
+        scaler: RewardScaler | None = RewardScaler(num_envs, gamma)
+
+        def oa_target(next_obs: torch.Tensor, next_actions: torch.Tensor) -> torch.Tensor:
+            return worst_q(target, next_obs, next_actions, radius, (low, high), pgd_steps)
+
+        def loss_of(obs: torch.Tensor, actions: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return F.smooth_l1_loss(q(obs, actions), y)
+    else:
+        gamma = task_config("td3", agent.env_id).td3.gamma
+        online, frozen = copy.deepcopy(init), copy.deepcopy(init)
+        q, scaler = online, None
+
+        def oa_target(next_obs: torch.Tensor, next_actions: torch.Tensor) -> torch.Tensor:
+            return worst_twin_q(frozen, next_obs, next_actions, radius, pgd_steps, (low, high))
+
+        def loss_of(obs: torch.Tensor, actions: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return (online(obs, actions) - y).square().mean(1).sum()
+    frozen.requires_grad_(False)
+    opt = adam(online.parameters(), lr=lr)
+    envs = make_vector_env(agent.env_id, num_envs, "thread")
     size = steps + num_envs
     data = {"obs": torch.zeros(size, agent.obs_dim), "act": torch.zeros(size, agent.act_dim),
             "rew": torch.zeros(size), "next": torch.zeros(size, agent.obs_dim),
@@ -247,7 +290,9 @@ def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int 
                     nxt[i] = info["final_obs"][i]
                 rows = slice(n, n + num_envs)
                 data["obs"][rows], data["act"][rows] = obs, executed
-                data["rew"][rows] = torch.from_numpy(scaler.scale(reward, ended).astype(np.float32))
+                if scaler is not None:
+                    reward = scaler.scale(reward, ended)
+                data["rew"][rows] = torch.from_numpy(np.asarray(reward, dtype=np.float32))
                 data["next"][rows] = agent.normalize(nxt)
                 data["cont"][rows] = torch.from_numpy((~terminated).astype(np.float32))
                 n += num_envs
@@ -257,13 +302,12 @@ def train_oa_q(agent: Agent, eps: float, *, steps: int = 100_000, num_envs: int 
                         s2 = data["next"][idx]
                         with torch.no_grad():
                             a2 = agent.actor(s2).clamp(low, high)
-                        y = data["rew"][idx] + gamma * data["cont"][idx] * worst_q(
-                            target, s2, a2, radius, (low, high), pgd_steps)
-                        loss = F.smooth_l1_loss(q(data["obs"][idx], data["act"][idx]), y)
+                            y = data["rew"][idx] + gamma * data["cont"][idx] * oa_target(s2, a2)
+                        loss = loss_of(data["obs"][idx], data["act"][idx], y)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()
-                        polyak_update(target.net, q.net, tau)
+                        polyak_update(frozen, online, tau)
                 bar.update(task, completed=n)
     finally:
         envs.close()
@@ -282,10 +326,19 @@ class MinOAQAttack(QAttack):
         if "q_adv" in agent.modules:
             self.details = {"q": "the victim's own OA critic"}
             return agent.modules["q_adv"].q1
+        if "q" in agent.modules and isinstance(agent.modules["q"], TwinQ):
+            twin = agent.modules["q"]
+            # init names the starting point in the cache key (the victim's critics)
+            config = {"oa_q": OA_TWIN_Q_SCHEDULE, "inner_min": "pgd_best", "seed": self.seed,
+                      "init": "own critics", "gamma": task_config("td3", agent.env_id).td3.gamma}
+            self.details = {"q": "OA Q fine-tuned from the victim's own critics", **config}
+            tuned = self.cached_q(agent, eps, config, lambda: train_oa_q(
+                agent, eps, init=twin, seed=self.seed, progress=True, **OA_TWIN_Q_SCHEDULE),
+                blank=lambda: copy.deepcopy(twin))
+            return tuned.q1
         # inner_min names the target's rule in the cache key (the lowest value PGD evaluated)
         config = {"oa_q": OA_Q_SCHEDULE, "inner_min": "pgd_best", "seed": self.seed,
                   "gamma": task_ppo_config(agent.env_id).ppo.gamma}
         self.details = {"q": "OA Q of the victim's policy", **config}
         return self.cached_q(agent, eps, config, lambda: train_oa_q(
             agent, eps, seed=self.seed, progress=True, **OA_Q_SCHEDULE))
-

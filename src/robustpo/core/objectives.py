@@ -14,6 +14,7 @@ from torch import nn
 
 from .gaussian import mean_shift_kl, mean_shift_kl_grad
 from .nets import GaussianActor, TwinQ
+from .perturb import pgd_best
 from .surrogate import Surrogate, clipped_surrogate
 
 
@@ -132,3 +133,16 @@ class NegatedTwinQ:
         """``(-Q, d(-Q)/d actions)``, shapes ``(2, B)`` and ``(2, B, act_dim)``."""
         q, hidden = self.critics.forward_cached(self.obs_part, actions)
         return -q, self.critics.action_gradient(hidden, torch.full_like(q, -1.0))
+
+
+def worst_twin_q(critics: TwinQ, obs: torch.Tensor, actions: torch.Tensor,
+                 radius: torch.Tensor, steps: int,
+                 box: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The OA Bellman operator's inner min for twin critics (OA-TD3, arXiv 2507.03372):
+    each critic at the lowest point ``steps`` PGD sign steps from ``actions`` evaluated over
+    the ball of per-dimension ``radius`` and the ``box`` (the start included, so never above
+    the unperturbed value, up to float rounding), then the smaller of the two; ``(B,)``.
+    ``obs`` normalised ``(B, obs_dim)``, ``actions`` ``(B, act_dim)`` in action units."""
+    _, negated = pgd_best(NegatedTwinQ(critics, obs), actions.expand(2, -1, -1), radius, steps,
+                          box=box)
+    return (-negated).min(0).values

@@ -235,12 +235,17 @@ def resolve_config(algo: str = "ppo", env: str = "Hopper-v5", **kwargs: Any) -> 
     return resolve_config_with_sources(algo, env, **kwargs)[0]
 
 
+def task_config(algo: str, env: str, **kwargs: Any) -> TrainConfig:
+    """The recipe of ``algo`` on task ``env``: its bundled preset, or the algorithm's built-in
+    defaults for a task without one. ``kwargs`` as :func:`resolve_config`."""
+    preset = None if f"{algo}-{env}" in preset_names() else DEFAULTS
+    return resolve_config(algo, env, preset=preset, **kwargs)
+
+
 def task_ppo_config(env: str, **kwargs: Any) -> TrainConfig:
     """The PPO recipe of task ``env`` for the models attacks learn on it (SA-RL and PA-AD
-    adversaries, robust Sarsa's Q): its bundled PPO preset, or PPO's built-in defaults for a
-    task without one. ``kwargs`` as :func:`resolve_config`."""
-    preset = None if f"ppo-{env}" in preset_names() else DEFAULTS
-    return resolve_config("ppo", env, preset=preset, **kwargs)
+    adversaries, robust Sarsa's Q): :func:`task_config` of PPO."""
+    return task_config("ppo", env, **kwargs)
 
 
 def config_from_dict(data: dict[str, Any], source: str) -> TrainConfig:
