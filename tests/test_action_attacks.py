@@ -2,8 +2,6 @@
 the rules of random and biggest, learned Q functions cached by victim, and min-q beating
 random on a trained TD3 agent."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,17 +10,14 @@ from hypothesis import strategies as st
 
 import robustpo
 import robustpo.attacks.action as action
-import robustpo.attacks.learned as learned
 from robustpo.attacks import make_attack
 from robustpo.attacks.base import action_ball
-from robustpo.core.envs import make_env
 from robustpo.core.perturb import check_action_in_ball
 from robustpo.errors import ActionOutOfBallError, UnknownNameError
 from robustpo.learners.td3 import td3_agent
 from robustpo.results.suite import run_suite
 from robustpo.training.driver import train
 
-ZOO = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
 LOW, HIGH = np.array([-1.0, -2.0, 0.0], np.float32), np.array([1.0, 2.0, 3.0], np.float32)
 
 
@@ -218,44 +213,3 @@ def test_min_oa_q_fine_tunes_a_copy_of_a_td3_victims_critics_and_caches_it(tmp_p
     obs = torch.randn(64, victim.obs_dim)
     acts = victim.actor(obs).detach()
     assert not torch.allclose(attack.q(obs, acts), victim.modules["q"].q1(obs, acts))
-
-
-def test_action_adversary_sees_the_state_and_the_victims_action():
-    victim = robustpo.load_agent(ZOO)
-    env = learned.ActionAdversaryVectorEnv(victim, eps=0.1, num_envs=3)
-    seen, _ = env.reset(seed=0)
-    assert seen.dtype == np.float32 and seen.shape == (3, victim.obs_dim + victim.act_dim)
-    assert env.single_observation_space.shape == (victim.obs_dim + victim.act_dim,)
-    plain = [make_env("Hopper-v5") for _ in range(3)]
-    raw = np.stack([p.reset(seed=i)[0] for i, p in enumerate(plain)])
-    for _ in range(5):  # with Delta = 0 the victim acts alone; the adversary sees its action
-        obs = victim.normalize(raw).numpy()
-        actions = victim.act(raw)
-        np.testing.assert_allclose(seen[:, :victim.obs_dim], obs, rtol=1e-6)
-        np.testing.assert_allclose(seen[:, victim.obs_dim:], actions, atol=1e-6)  # [-1, 1]
-        seen, adv_reward, *_ = env.step(np.zeros((3, victim.act_dim), np.float32))
-        steps = [p.step(a) for p, a in zip(plain, actions, strict=True)]
-        raw = np.stack([s[0] for s in steps])
-        np.testing.assert_allclose(adv_reward, [-s[1] for s in steps])
-    env.close()
-    # the attack hands the adversary the same view of the victim's actions
-    agent = tiny_td3_victim()
-    obs, chosen = torch.randn(5, 4), torch.as_tensor(LOW) + torch.rand(5, 3) * 2
-    attack = make_attack("learned", target="action")
-    attack.adversary = RecordingAdversary()
-    attack.perturb(agent, obs, chosen, 0.1)
-    centre, half = (HIGH + LOW) / 2, (HIGH - LOW) / 2
-    np.testing.assert_allclose(attack.adversary.seen[:, 4:], (chosen.numpy() - centre) / half,
-                               rtol=1e-6)
-    np.testing.assert_allclose(attack.adversary.seen[:, :4], obs.numpy())
-
-
-class RecordingAdversary(FixedAdversary):
-    """Records what the attack shows it; acts with zeros."""
-
-    def __init__(self):
-        super().__init__(None)
-
-    def act_normalized(self, obs):
-        self.seen = np.asarray(obs)
-        return np.zeros((len(obs), 3), np.float32)

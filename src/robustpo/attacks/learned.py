@@ -174,8 +174,6 @@ class LearnedAttack(Attack):
     steps = 500_000
     paper_plan: ClassVar[ScanPlan]
     workers: int | None = None  # candidates trained side by side (None: scan_workers())
-    # what else distinguishes this attack's adversaries in the cache key
-    cache_tags: ClassVar[dict[str, str]] = {}
 
     def __init__(self, seed: int = 0, protocol: str = "quick") -> None:
         super().__init__(seed, protocol)
@@ -250,7 +248,7 @@ class LearnedAttack(Attack):
                seed: int, root: Path | None) -> AttackCache:
         """The cache of one configuration and seed (its own folder under a scan's)."""
         cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
-        config = {"steps": steps, "recipe": recipe_record(cfg), **self.cache_tags}
+        config = {"steps": steps, "recipe": recipe_record(cfg)}
         cache = AttackCache.for_attack(root, self.cache_name, eps, agent, config)
         if self.protocol != "quick" and cache.directory is not None:
             cache.directory = cache.directory / f"{config_fingerprint(config)[:12]}"
@@ -438,48 +436,19 @@ class PAADAttack(LearnedAttack, ObservationAttack):
         return push_action_along(agent, obs, direction, eps)
 
 
-def with_victim_action(victim: Agent, obs: np.ndarray | torch.Tensor,
-                       actions: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
-    """The action adversary's observation ``(batch, obs_dim + act_dim)`` float32: the victim's
-    normalised observation and its action in half-ranges about the action space's centre
-    (in [-1, 1]); ``actions`` the victim's actions (action units) when known, else computed."""
-    obs = np.asarray(obs, dtype=np.float32)
-    if actions is None:
-        actions = victim.act_normalized(torch.from_numpy(obs))
-    centre = (victim.action_high + victim.action_low) / 2
-    half = (victim.action_high - victim.action_low) / 2
-    scaled = (np.asarray(actions, dtype=np.float32) - centre) / half
-    return np.concatenate([obs, scaled.astype(np.float32)], -1)
-
-
 class ActionAdversaryVectorEnv(AdversaryVectorEnv):
     """The optimal action adversary's MDP, the action-space analogue of SA-RL's: it observes
-    the victim's normalised observation and the victim's action (:func:`with_victim_action`),
-    its action Delta in [-1, 1]^act_dim moves the victim's action by ``eps * half-range *
-    Delta`` (clipped to the action space); reward -r.
-
-    The victim's action is a function of the observation, so seeing it changes neither the
-    adversary MDP's optimum nor what the attacker knows (the victim is white-box); it makes
-    the optimum learnable where the victim's action switches sharply with the state. On a TD3
-    Hopper-v5 victim whose actuators change sign at 16-41% of steps, an adversary that saw
-    only the state matched the per-actuator vertex that ``biggest`` picks from the action on
-    57-75% of steps and left 2523 against biggest's 1049 (docs/action-robustness.md)."""
+    the victim's normalised observation, its action Delta in [-1, 1]^act_dim moves the
+    victim's action by ``eps * half-range * Delta`` (clipped to the action space); reward
+    -r."""
 
     def __init__(self, victim: Agent, eps: float, num_envs: int) -> None:
         super().__init__(victim, eps, num_envs, victim.act_dim)
-        dim = victim.obs_dim + victim.act_dim
-        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
-                                                              num_envs)
-        self._obs = np.zeros((num_envs, dim), dtype=np.float32)
         self.shift = (eps * (victim.action_high - victim.action_low) / 2).astype(np.float32)
-
-    def _view(self, raw: np.ndarray) -> np.ndarray:
-        return with_victim_action(self.victim, super()._view(raw))
 
     def executed_actions(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The victim's actions on clean observations, shifted by the adversary's."""
-        chosen = self.victim.act_normalized(torch.from_numpy(obs[:, :self.victim.obs_dim]))
+        chosen = self.victim.act_normalized(torch.from_numpy(obs))
         shifted = chosen + self.shift * np.clip(actions, -1.0, 1.0)
         return np.clip(shifted, self.victim.action_low, self.victim.action_high)
 
@@ -494,12 +463,10 @@ class LearnedActionAttack(LearnedAttack, ActionAttack):
     description = "learned optimal action adversary (PPO on the adversary MDP, reward -r)"
     env_class = ActionAdversaryVectorEnv
     paper_plan = SARL_PAPER_PLAN
-    cache_tags: ClassVar[dict[str, str]] = {"observes": "state and victim action"}
 
     def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
                 ) -> torch.Tensor:
         low, high = action_ball(agent, actions, eps)
         half = torch.as_tensor((agent.action_high - agent.action_low) / 2)
-        seen = torch.from_numpy(with_victim_action(agent, obs, actions))
-        delta = torch.from_numpy(self.adversary_actions(seen)).clamp(-1.0, 1.0)
+        delta = torch.from_numpy(self.adversary_actions(obs)).clamp(-1.0, 1.0)
         return torch.minimum(torch.maximum(actions + eps * half * delta, low), high)
