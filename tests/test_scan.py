@@ -265,23 +265,25 @@ def test_a_finished_halving_scan_reruns_without_training(monkeypatch, tmp_path):
     assert tensors_equal(old.adversary.tensors(), first.adversary.tensors())
 
 
-def test_the_action_adversary_scans_sarl_configurations_and_four_at_a_longer_horizon():
-    plan = learned.ACTION_PAPER_PLAN
-    assert plan.configs[:8] == learned.SARL_PAPER_PLAN.configs
-    long = plan.configs[8:]
-    assert len(long) == 4 and all(c["gamma"] == 0.999 for c in long)
-    assert {frozenset(c.items()) for c in long} <= {
-        frozenset({**c, "gamma": 0.999}.items()) for c in learned.SARL_PAPER_PLAN.configs}
-    assert make_attack("learned", protocol="paper", target="action").plan is plan
+def test_the_paper_scans_add_configurations_at_a_longer_horizon():
+    sarl, paad = learned.SARL_PAPER_PLAN, learned.PAAD_PAPER_PLAN
+    for plan, base, long in ((sarl, 8, 4), (paad, 4, 2)):
+        assert not any("gamma" in c for c in plan.configs[:base])
+        assert len(plan.configs) == base + long
+        assert all(c["gamma"] == 0.999 for c in plan.configs[base:])
+        # each long-horizon configuration is one of the plan's others at discount 0.999
+        others = {frozenset({**c, "gamma": 0.999}.items()) for c in plan.configs[:base]}
+        assert {frozenset(c.items()) for c in plan.configs[base:]} <= others
+    assert make_attack("learned", protocol="paper", target="action").plan is sarl
     # the override reaches the adversary's PPO recipe (and so the cache key)
-    cfg = learned.task_ppo_config("Hopper-v5", overrides=long[0])
-    assert cfg.ppo.gamma == 0.999
-    # successive halving 12 -> 6 -> 3 -> 2, then the kept one's second seed
-    trained = []
+    assert learned.task_ppo_config("Hopper-v5", overrides=sarl.configs[8]).ppo.gamma == 0.999
+    # successive halving 12 -> 6 -> 3 -> 2 and 6 -> 3 -> 2, then the kept one's second seed
+    for plan, sizes in ((sarl, [12, 6, 3, 2 + 1]), (paad, [6, 3, 2 + 1])):
+        trained = []
 
-    def evaluate(items):
-        trained.extend(budget for _, _, budget in items)
-        return [("model", float(i), (i - 1.0, i + 1.0), []) for i, _ in enumerate(items)]
+        def evaluate(items, trained=trained):
+            trained.extend(budget for _, _, budget in items)
+            return [("model", float(i), (i - 1.0, i + 1.0), []) for i, _ in enumerate(items)]
 
-    run_scan(plan, 0, evaluate)
-    assert [trained.count(b) for b in plan.rungs] == [12, 6, 3, 2 + 1]
+        run_scan(plan, 0, evaluate)
+        assert [trained.count(b) for b in plan.rungs] == sizes
