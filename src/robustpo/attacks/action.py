@@ -206,14 +206,16 @@ OA_Q_SCHEDULE = {"steps": 100_000, "num_envs": 8, "batch_size": 256, "learning_s
 OA_TWIN_Q_SCHEDULE = {**OA_Q_SCHEDULE, "steps": 50_000, "learning_starts": 2_048}
 
 
-def train_oa_q(agent: Agent, eps: float, *, init: TwinQ | None = None, steps: int = 100_000,
-               num_envs: int = 8, batch_size: int = 256, learning_starts: int = 5_000,
-               tau: float = 0.005, lr: float = 3e-4, pgd_steps: int = STEPS, seed: int = 0,
-               progress: bool = False) -> SarsaQ | TwinQ:
+def train_oa_q(agent: Agent, eps: float, *, gamma: float, init: TwinQ | None = None,
+               steps: int = 100_000, num_envs: int = 8, batch_size: int = 256,
+               learning_starts: int = 5_000, tau: float = 0.005, lr: float = 3e-4,
+               pgd_steps: int = STEPS, seed: int = 0, progress: bool = False) -> SarsaQ | TwinQ:
     """Q_adv of the victim's deterministic policy under the optimal action adversary of radius
     ``eps`` (half-ranges), learned from its rollouts with the OA Bellman target
     ``r + gamma * not_done * min_{delta} Q_adv'(s', clip(pi(s') + delta))``, one gradient step
-    per environment step after ``learning_starts``, Polyak-averaged target. The inner min is
+    per environment step after ``learning_starts``, Polyak-averaged target, discount ``gamma``
+    (the victim's task's: its PPO recipe's for a fresh Q, its TD3 recipe's for ``init``, which
+    the caller also keys the cache by). The inner min is
     OA-TD3's: ``pgd_steps`` PGD steps from ``pi(s')`` without a random start over the ball and
     the action space, keeping the lowest value evaluated (:func:`~robustpo.core.perturb.worst_q`,
     :func:`~robustpo.core.objectives.worst_twin_q`), so that a target is never noisier than or
@@ -223,10 +225,10 @@ def train_oa_q(agent: Agent, eps: float, *, init: TwinQ | None = None, steps: in
 
     - ``init`` None: a fresh 64-64 tanh Q (:class:`~robustpo.attacks.robust_sarsa.SarsaQ`) on
       rewards scaled by the running std of the discounted return (as PPO's, which scales Q
-      and leaves its minimiser alone), the task's PPO discount, smooth-L1 loss.
+      and leaves its minimiser alone), smooth-L1 loss.
     - ``init`` a TD3-family victim's twin critics (:class:`~robustpo.core.nets.TwinQ`): a copy
-      of them, fine-tuned as OA-TD3 trains its OA critics (raw rewards, the task's TD3
-      discount, both critics regressed on the smaller one's OA target, squared error). A fresh
+      of them, fine-tuned as OA-TD3 trains its OA critics (raw rewards, both critics
+      regressed on the smaller one's OA target, squared error). A fresh
       Q learned from a deterministic policy's rollouts sees little action variety; the
       critics were trained on TD3's exploration and only need the adversary folded in.
 
@@ -245,7 +247,6 @@ def train_oa_q(agent: Agent, eps: float, *, init: TwinQ | None = None, steps: in
     low, high = bounds(agent)
     q: SarsaQ | TwinQ
     if init is None:
-        gamma = task_ppo_config(agent.env_id).ppo.gamma
         q, target = SarsaQ(agent.obs_dim, agent.act_dim), SarsaQ(agent.obs_dim, agent.act_dim)
         target.net.load_state_dict(q.net.state_dict())
         online, frozen = q.net, target.net
@@ -257,7 +258,6 @@ def train_oa_q(agent: Agent, eps: float, *, init: TwinQ | None = None, steps: in
         def loss_of(obs: torch.Tensor, actions: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return F.smooth_l1_loss(q(obs, actions), y)
     else:
-        gamma = task_config("td3", agent.env_id).td3.gamma
         online, frozen = copy.deepcopy(init), copy.deepcopy(init)
         q, scaler = online, None
 
@@ -333,7 +333,8 @@ class MinOAQAttack(QAttack):
                       "init": "own critics", "gamma": task_config("td3", agent.env_id).td3.gamma}
             self.details = {"q": "OA Q fine-tuned from the victim's own critics", **config}
             tuned = self.cached_q(agent, eps, config, lambda: train_oa_q(
-                agent, eps, init=twin, seed=self.seed, progress=True, **OA_TWIN_Q_SCHEDULE),
+                agent, eps, gamma=config["gamma"], init=twin, seed=self.seed, progress=True,
+                **OA_TWIN_Q_SCHEDULE),
                 blank=lambda: copy.deepcopy(twin))
             return tuned.q1
         # inner_min names the target's rule in the cache key (the lowest value PGD evaluated)
@@ -341,4 +342,4 @@ class MinOAQAttack(QAttack):
                   "gamma": task_ppo_config(agent.env_id).ppo.gamma}
         self.details = {"q": "OA Q of the victim's policy", **config}
         return self.cached_q(agent, eps, config, lambda: train_oa_q(
-            agent, eps, seed=self.seed, progress=True, **OA_Q_SCHEDULE))
+            agent, eps, gamma=config["gamma"], seed=self.seed, progress=True, **OA_Q_SCHEDULE))
