@@ -13,6 +13,7 @@ from robustpo.core.gae import compute_gae
 from robustpo.core.nets import TwinQ
 from robustpo.core.objectives import NegatedTwinQ
 from robustpo.core.perturb import pgd
+from robustpo.errors import ConfigError
 from robustpo.io.checkpoint import load_checkpoint
 from robustpo.io.rundir import checkpoint_paths
 from robustpo.learners.ppo import PPOLearner
@@ -147,11 +148,13 @@ def test_oa_ppo_with_omega_zero_is_ppo_bit_for_bit_and_resumes_exactly(tmp_path,
         rows[0].split(","), rows[-1].split(",")))["oa_advantage_std"]) > 0
 
 
-def test_oa_ppo_advantage_is_gae_on_the_oa_values_td_errors(tiny):
-    # With a constant Q_adv = c, V_adv = c everywhere: A_adv must be GAE with V = c, which
-    # checks the bootstrapping (0 after a termination, the final state at a truncation) and
-    # that the recursion stops at episode ends.
-    cfg = resolve_config("oa-ppo", "Hopper-v5", seed=3, overrides={**tiny, "omega": 1.0})
+@pytest.mark.parametrize("oa_lambda", [None, 0.0, 0.5])
+def test_oa_ppo_advantage_is_gae_on_the_oa_values_td_errors(tiny, oa_lambda):
+    # With a constant Q_adv = c, V_adv = c everywhere: A_adv must be GAE with V = c (and the
+    # OA lambda, PPO's when unset), which checks the bootstrapping (0 after a termination, the
+    # final state at a truncation) and that the recursion stops at episode ends.
+    cfg = resolve_config("oa-ppo", "Hopper-v5", seed=3,
+                         overrides={**tiny, "omega": 1.0, "oa_gae_lambda": oa_lambda})
     learner = PPOLearner(cfg)
     try:
         critic = learner.adversary.critic
@@ -165,11 +168,16 @@ def test_oa_ppo_advantage_is_gae_on_the_oa_values_td_errors(tiny):
             ended = rollout.ends.sum()
         expected, _ = compute_gae(rollout.rewards, torch.full_like(rollout.rewards, 2.5),
                                   2.5 * rollout.continues, rollout.ends, cfg.ppo.gamma,
-                                  cfg.ppo.gae_lambda)
+                                  cfg.ppo.gae_lambda if oa_lambda is None else oa_lambda)
         got = learner.adversary.rollout_advantages(rollout, learner.agent)
         assert torch.allclose(got, expected, atol=1e-5)
     finally:
         learner.close()
+
+
+def test_oa_ppo_rejects_an_oa_lambda_outside_the_unit_interval(tiny):
+    with pytest.raises(ConfigError, match="oa_gae_lambda"):
+        resolve_config("oa-ppo", "Hopper-v5", seed=0, overrides={"oa_gae_lambda": 1.5})
 
 
 def test_oa_ppo_keeps_ppo_update_sizes_on_hopper():

@@ -35,21 +35,40 @@ learns, from its own random stream, so the agent carries it).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from ..config.sections import MethodConfig
+from ..config.sections import MethodConfig, setting
 from ..core.gae import compute_gae
 from ..core.nets import ActionValueNet
 from ..core.optim import adam, load_optimizer, optimizer_tensors
 from ..core.perturb import worst_q
+from ..errors import ConfigError
 from .base import register
 from .oatd3 import OAConfig
 from .spo import SPO
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
+
+
+@dataclass
+class OAPPOConfig(OAConfig):
+    """OA-PPO's section: the OA critic, the advantage's weight and its GAE lambda."""
+
+    oa_gae_lambda: float | None = setting(None, "GAE lambda of the OA advantage; null: PPO's "
+                                          "gae_lambda. 0 rates an action by r + gamma * "
+                                          "V_adv(s') alone, as OA-TD3's actor rates it by "
+                                          "Q_adv; PPO's 0.95 weighs in the rollout's own, "
+                                          "unperturbed rewards")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.oa_gae_lambda is not None and not 0.0 <= self.oa_gae_lambda <= 1.0:
+            raise ConfigError(f"Config key 'method.oa_gae_lambda' must lie in [0, 1] or be "
+                              f"null, got {self.oa_gae_lambda}.")
 
 
 @register
@@ -59,14 +78,15 @@ class OAPPO(SPO):
     name = "oa-ppo"
     display_name = "OA-PPO"
     description = "OA-PPO: PPO with advantages mixed with an OA-aware critic's (PGD on actions)"
-    config_class = OAConfig
+    config_class = OAPPOConfig
     metric_names: ClassVar[tuple[str, ...]] = ("oa_critic_loss", "oa_advantage_std")
-    cfg: OAConfig
+    cfg: OAPPOConfig
 
     @classmethod
     def variant_tags(cls, cfg: MethodConfig) -> list[str]:
-        omega = getattr(cfg, "omega", 0.5)
-        return [] if omega == 0.5 else [f"omega {omega:g}"]
+        omega, lam = getattr(cfg, "omega", 0.5), getattr(cfg, "oa_gae_lambda", None)
+        return ([] if omega == 0.5 else [f"omega {omega:g}"]) + (
+            [] if lam is None else [f"OA lambda {lam:g}"])
 
     def build(self, agent: Agent) -> None:
         seed = int(torch.randint(2**31 - 1, (1,), generator=self.generator))
@@ -117,8 +137,9 @@ class OAPPO(SPO):
         value = values[: steps * envs].view(steps, envs)
         next_value = torch.cat([value[1:], value.new_zeros(1, envs)])
         next_value[elsewhere] = values[steps * envs:]
+        lam = self.ppo.gae_lambda if self.cfg.oa_gae_lambda is None else self.cfg.oa_gae_lambda
         adv_oa, _ = compute_gae(rollout.rewards, value, rollout.continues * next_value,
-                                rollout.ends, self.ppo.gamma, self.ppo.gae_lambda)
+                                rollout.ends, self.ppo.gamma, lam)
         target = flat.rewards + self.ppo.gamma * flat.continues * worst_q(
             frozen, flat.next_obs, clip(flat.next_actions), self.radius, box, k)
         loss = self._fit(flat.obs, clip(flat.actions), target)
