@@ -17,17 +17,18 @@ us; docs/action-robustness.md):
   action space), K sign steps from the action itself; the minimum is the lowest value
   PGD evaluated, the start included (as OA-TD3's target).
 - **The advantage.** GAE (the rollout's gamma and lambda, or ``oa_gae_lambda``; its episode
-  ends) on the TD errors of the OA state value ``V_adv(s) = min_delta Q_adv(s, mu(s) + delta)``, the value of the
-  policy's mean action under the worst perturbation: ``delta_t = r_t + gamma * c_t *
-  V_adv(s_{t+1}) - V_adv(s_t)`` (the final state's value at a truncation). It rates an action
-  by the worst-case value of where it leads, as the OA Bellman operator rates the next state,
-  and it is a sum of TD errors like PPO's own advantage, so the two mix on the same scale and
-  with the same noise. Computed with Q_adv as it was before this rollout's regression, as
-  PPO's advantages use V before its update. (An advantage that is a function of the sampled
-  action alone, such as ``min_delta Q_adv(s, a + delta) - V_adv(s)``, carries no return
-  noise: mixed at omega 0.5 it moved the policy so far per update that PPO's KL diverged
-  within 100 iterations on Hopper-v5 for all three seeds tried; ``oa_gae_lambda`` 0, TD(0)
-  on V_adv, lowered both natural and worst-case returns, docs/action-robustness.md.)
+  ends) on the TD errors of the OA state value ``V_adv(s) = min_delta Q_adv(s, mu(s) +
+  delta)``, the value of the policy's mean action under the worst perturbation: ``delta_t =
+  r_t + gamma * c_t * V_adv(s_{t+1}) - V_adv(s_t)`` (the final state's value at a
+  truncation). It rates an action by the worst-case value of where it leads, as the OA
+  Bellman operator rates the next state, and it is a sum of TD errors like PPO's own
+  advantage, so the two mix on the same scale and with the same noise. Computed with Q_adv
+  as it was before this rollout's regression, as PPO's advantages use V before its update.
+  (An advantage that is a function of the sampled action alone, such as ``min_delta Q_adv(s,
+  a + delta) - V_adv(s)``, carries no return noise: mixed at omega 0.5 it moved the policy
+  so far per update that PPO's KL diverged within 100 iterations on Hopper-v5 for all three
+  seeds tried; ``oa_gae_lambda`` 0, TD(0) on V_adv, lowered both natural and worst-case
+  returns, docs/action-robustness.md.)
 
 With omega = 0 the advantages are GAE's and OA-PPO is PPO bit for bit (the OA critic still
 learns, from its own random stream, so the agent carries it).
