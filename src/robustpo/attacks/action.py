@@ -215,9 +215,9 @@ def train_oa_q(agent: Agent, eps: float, *, gamma: float, init: TwinQ | None = N
     ``r + gamma * not_done * min_{delta} Q_adv'(s', clip(pi(s') + delta))``, one gradient step
     per environment step after ``learning_starts``, Polyak-averaged target, discount ``gamma``
     (the victim's task's: its PPO recipe's for a fresh Q, its TD3 recipe's for ``init``, which
-    the caller also keys the cache by). The inner min is
-    OA-TD3's: ``pgd_steps`` PGD steps from ``pi(s')`` without a random start over the ball and
-    the action space, keeping the lowest value evaluated (:func:`~robustpo.core.perturb.worst_q`,
+    the caller also keys the cache by). The inner min is OA-TD3's: ``pgd_steps`` PGD steps from
+    ``pi(s')`` without a random start over the ball and the action space, keeping the lowest
+    value evaluated (:func:`~robustpo.core.perturb.worst_q`,
     :func:`~robustpo.core.objectives.worst_twin_q`), so that a target is never noisier than or
     above the unperturbed one (REFERENCE section 5).
 
@@ -228,9 +228,9 @@ def train_oa_q(agent: Agent, eps: float, *, gamma: float, init: TwinQ | None = N
       and leaves its minimiser alone), smooth-L1 loss.
     - ``init`` a TD3-family victim's twin critics (:class:`~robustpo.core.nets.TwinQ`): a copy
       of them, fine-tuned as OA-TD3 trains its OA critics (raw rewards, both critics
-      regressed on the smaller one's OA target, squared error). A fresh
-      Q learned from a deterministic policy's rollouts sees little action variety; the
-      critics were trained on TD3's exploration and only need the adversary folded in.
+      regressed on the smaller one's OA target, squared error). A fresh Q learned from a
+      deterministic policy's rollouts sees little action variety; the critics were trained on
+      TD3's exploration and only need the adversary folded in.
 
     The rollouts execute the victim's action shifted uniformly within the ball, so that Q_adv
     is learned on the actions the attack will choose among.
