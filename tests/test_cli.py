@@ -25,6 +25,7 @@ def run_cli(*args):
     (["eval", "/nonexistent/run"], "Run directory /nonexistent/run does not exist"),
     (["train", "--resume", "/nonexistent/run"], "is not a robustpo run directory"),
     (["attack", "/nonexistent/run", "--pgd-steps", "50"], "applies to --target action"),
+    (["select", "zoo/ppo-Hopper-v5"], "zoo/ppo-Hopper-v5/last holds no agent"),
 ])
 def test_errors_are_one_paragraph_without_traceback(args, message):
     code, out = run_cli(*args)
@@ -67,6 +68,7 @@ def test_list_shows_every_kind():
     (["attack", "zoo/ppo-Hopper-v5", "--eps-sweep", "0,-0.1"], "got -0.1"),
     (["attack", "zoo/ppo-Hopper-v5", "--eps-sweep", "0,a"], "--eps-sweep expects numbers"),
     (["eval", "zoo/ppo-Hopper-v5", "--episodes", "-3"], "episodes must be an integer >= 1"),
+    (["select", "zoo/td3-Hopper-v5", "--episodes", "0"], "episodes must be an integer >= 1"),
     (["eval", "zoo/ppo-Hopper-v5", "--attack", "mad", "--eps", "nan"], "got nan"),
     (["train", "--set", "kappa=0.3"], "Unknown config key 'kappa'"),
     (["train", "--algo", "barppo", "--env", "HalfCheetah-v4"], "No preset for barppo"),

@@ -16,7 +16,7 @@ from robustpo.attacks.random_noise import NoAttack
 from robustpo.config.sections import TD3Config
 from robustpo.core.nets import DeterministicActor, TwinQ
 from robustpo.core.replay import ReplayBuffer, Transitions
-from robustpo.errors import ConfigError
+from robustpo.errors import CheckpointError, ConfigError
 from robustpo.evaluation.episodes import run_episodes
 from robustpo.io.checkpoint import load_checkpoint
 from robustpo.io.rundir import checkpoint_paths
@@ -25,6 +25,7 @@ from robustpo.results.suite import run_suite
 from robustpo.training.callbacks import EVAL_METRICS, Callback
 from robustpo.training.driver import train
 from robustpo.training.presets import config_from_dict, resolve_config
+from robustpo.training.selection import SELECT_SEED, select_final_policy
 
 from .conftest import REDUCTION, TINY_TD3, tensors_equal
 
@@ -228,6 +229,50 @@ def test_keep_best_makes_the_best_evaluated_policy_the_runs_agent_and_resumes(tm
     assert tensors_equal(load_agent(tmp_path / "cut").tensors(), chosen.tensors())
     with pytest.raises(ConfigError, match="keep_best"):
         resolve_config("td3", "Hopper-v5", overrides={"keep_best": True, "eval_every": 0})
+
+
+def fresh_mean(directory) -> float:
+    return run_episodes(load_agent(directory), NoAttack(), 0.0, 3, seed=SELECT_SEED).stats.mean
+
+
+def test_select_episodes_keeps_the_better_of_best_and_last_on_fresh_episodes(tmp_path):
+    sets = {**TINY_TD3, "learning_starts": 200, "eval_every": 100, "eval_episodes": 2,
+            "keep_best": True, "select_episodes": 3}
+    run = tmp_path / "run"
+    train("td3", "Hopper-v5", out=run, overrides=sets, **REDUCTION)
+    best, last = fresh_mean(run / "best"), fresh_mean(run / "last")
+    kept = "last" if last > best else "best"
+    evaluation = load_checkpoint(run / "agent.json")[1]["evaluation"]
+    assert evaluation["selection"]["kept"] == kept
+    assert evaluation["selection"]["best_return"] == pytest.approx(best)
+    assert evaluation["selection"]["last_return"] == pytest.approx(last)
+    assert tensors_equal(load_agent(run).tensors(), load_agent(run / kept).tensors())
+    # Both orders of two policies that differ (one stands still): the higher mean is kept.
+    still = load_agent(run / "best")
+    for param in still.actor.parameters():
+        torch.nn.init.zeros_(param)
+    policies = {"trained": load_agent(run / "best"), "still": still}
+    means = {name: run_episodes(agent, NoAttack(), 0.0, 3, seed=SELECT_SEED).stats.mean
+             for name, agent in policies.items()}
+    assert means["trained"] != means["still"]
+    higher = max(means, key=means.get)
+    for first, second in (("trained", "still"), ("still", "trained")):
+        directory = tmp_path / first
+        policies[first].save(directory / "best", evaluation={"eval_return": 0.0})
+        policies[second].save(directory / "last")
+        selection = select_final_policy(directory, 3)
+        assert selection.kept == ("best" if first == higher else "last")
+        assert tensors_equal(load_agent(directory).tensors(), policies[higher].tensors())
+    # An exported agent (the best at its root, the last in last/) gets its best/ back first.
+    exported = tmp_path / "exported"
+    policies["still"].save(exported, evaluation={"eval_return": 0.0})
+    policies["trained"].save(exported / "last")
+    assert select_final_policy(exported, 3).kept == ("last" if higher == "trained" else "best")
+    assert tensors_equal(load_agent(exported / "best").tensors(), still.tensors())
+    with pytest.raises(CheckpointError, match="last"):
+        select_final_policy(run / "best", 3)
+    with pytest.raises(ConfigError, match="select_episodes"):
+        resolve_config("td3", "Hopper-v5", overrides={"select_episodes": -1})
 
 
 @pytest.fixture(scope="module")

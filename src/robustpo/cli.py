@@ -164,6 +164,27 @@ def eval_(
 
 
 @app.command()
+def select(
+    run_dir: Annotated[Path, typer.Argument(
+        help="Run directory trained with run.keep_best (best/ and last/), or an exported agent "
+             "directory (the best-evaluated policy at its root, the last in last/).")],
+    episodes: Annotated[int, typer.Option(
+        help="Fresh episodes per candidate (seeds 200,000 onwards).")] = 50,
+) -> None:
+    """Make the better of the best-evaluated and the last policy the run's agent, measured on
+    fresh episodes (what run.select_episodes does at the end of training)."""
+    _one_torch_thread()
+    from .training.selection import select_final_policy
+
+    with console.status(f"{run_dir}: best and last policy, {episodes} episodes each"):
+        selection = select_final_policy(run_dir, episodes)
+    for name, mean, ci in (("best", selection.best_return, selection.best_ci),
+                           ("last", selection.last_return, selection.last_ci)):
+        mark = "  <- the run's agent" if name == selection.kept else ""
+        console.print(f"{name}: {mean:8.1f}  [{ci[0]:.1f}, {ci[1]:.1f}]{mark}")
+
+
+@app.command()
 def attack(
     run_dir: Annotated[Path | None, typer.Argument(
         help="Run directory, agent.json or checkpoint (omit with --sb3).")] = None,

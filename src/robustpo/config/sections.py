@@ -240,11 +240,14 @@ class RunConfig:
     keep_best: bool = setting(False, "with eval_every: the run's agent is the policy of the "
                               "best evaluation (recorded in its agent.json); the last one goes "
                               "to RUN/last/")
+    select_episodes: int = setting(0, "with keep_best: > 0 evaluates the best-evaluated and "
+                                   "the last policy again on this many fresh episodes (seeds "
+                                   "200,000 onwards) and keeps the higher mean as the agent")
 
     def validate(self) -> None:
         check_positive(self, ["checkpoint_every", "keep_checkpoints", "torch_threads",
                               "eval_episodes"], "run")
-        check_nonnegative(self, ["eval_every"], "run")
+        check_nonnegative(self, ["eval_every", "select_episodes"], "run")
         if self.keep_best and not self.eval_every:
             raise ConfigError("Config key 'run.keep_best' needs evaluations to choose from: "
                               "set run.eval_every (e.g. --set eval_every=5000).")

@@ -21,9 +21,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from ..config.sections import RunConfig
 from ..errors import CheckpointError, NonFiniteError
-from ..io.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..io.rundir import MetricsCSV, checkpoint_base, checkpoint_paths, prune_checkpoints
 from ..learners.base import Learner
+from .selection import BEST_DIR, LAST_DIR, copy_agent, select_final_policy
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
@@ -33,7 +34,6 @@ RUN_METRICS = ["iteration", "global_step", "time_s", "steps_per_s", "episode_ret
 # Columns of the evaluations (run.eval_every > 0), empty in the iterations without one.
 EVAL_METRICS = ["eval_return", "eval_return_std", "eval_length"]
 EVAL_SEED_OFFSET = 100  # evaluation episodes start at seed + 100, as in TD3's author code
-BEST_DIR, LAST_DIR = "best", "last"  # run.keep_best: the best-evaluated and the last policy
 
 
 @dataclass
@@ -250,17 +250,19 @@ def best_evaluation(run_dir: Path) -> float:
 
 def save_final_agent(run_dir: Path, agent: Agent, run_cfg: RunConfig) -> None:
     """Write the run's agent, ``RUN/agent.{safetensors,json}``: the last policy, or with
-    ``run.keep_best`` a copy of ``RUN/best/`` (the best-evaluated policy; the TD3 paper reports
-    the best evaluation of a run, and Stable-Baselines3's EvalCallback keeps that model), the
-    last policy then going to ``RUN/last/``."""
+    ``run.keep_best`` the best-evaluated policy of ``RUN/best/`` (the TD3 paper reports the
+    best evaluation of a run, and Stable-Baselines3's EvalCallback keeps that model), the last
+    policy then going to ``RUN/last/``; with ``run.select_episodes`` as well, whichever of the
+    two :func:`~robustpo.training.selection.select_final_policy` keeps."""
     best = run_dir / BEST_DIR
     if not run_cfg.keep_best or not (best / "agent.json").is_file():
         agent.save(run_dir)
         return
     agent.save(run_dir / LAST_DIR)
-    # Weights first: the JSON, which records their SHA-256, is what makes the pair valid.
-    for name in ("agent.safetensors", "agent.json"):
-        atomic_write_bytes(run_dir / name, (best / name).read_bytes())
+    if run_cfg.select_episodes:
+        select_final_policy(run_dir, run_cfg.select_episodes)
+    else:
+        copy_agent(best, run_dir)
 
 
 class NonFiniteStop(Callback):
