@@ -88,7 +88,7 @@ def test_an_interrupted_training_leaves_no_valid_cache(tmp_path, monkeypatch):
 def test_recipes_fingerprint_what_is_learned_not_how_the_run_is_watched():
     base = task_ppo_config("Hopper-v5")
     watched = task_ppo_config("Hopper-v5", overrides={"eval_every": 5000, "eval_episodes": 3,
-                                                       "keep_best": True})
+                                                       "keep_best": True, "select_episodes": 5})
     assert config_fingerprint(recipe_record(watched)) == config_fingerprint(recipe_record(base))
     changed = task_ppo_config("Hopper-v5", overrides={"policy_lr": 1e-3})
     assert config_fingerprint(recipe_record(changed)) != config_fingerprint(recipe_record(base))

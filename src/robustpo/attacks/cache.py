@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 FINGERPRINT_FILE = "fingerprint.json"
 # Settings of how a training run is watched, not of what it learns: left out of the recipes in
 # attack fingerprints, so that such a setting never orphans the models already learned.
-WATCH_SETTINGS = ("eval_every", "eval_episodes", "keep_best")
+WATCH_SETTINGS = ("eval_every", "eval_episodes", "keep_best", "select_episodes")
 
 
 def recipe_record(cfg: TrainConfig) -> dict[str, Any]:
