@@ -65,6 +65,34 @@ def test_successive_halving_trains_the_better_half_on_and_keeps_the_best_finishe
         ScanPlan(1000, ({},), rungs=(0.5, 0.25, 1.0))
 
 
+def test_halving_never_stops_the_plain_reference_configuration():
+    # The plain recipe ({}) screens worst at every rung below the full budget, yet trains to
+    # the full budget beside the better half, and is kept when it is lowest there.
+    configs = ({}, {"lr": 1e-3}, {"lr": 2e-3}, {"lr": 3e-3})
+    early = {(): 900.0, (1e-3,): 300.0, (2e-3,): 400.0, (3e-3,): 500.0}
+    final = {(): 100.0, (1e-3,): 350.0, (2e-3,): 380.0, (3e-3,): 200.0}
+    plan = ScanPlan(1000, configs, seeds=2, screen_episodes=5, rungs=(0.25, 0.5, 1.0))
+    calls = []
+
+    def evaluate(items):
+        calls.append([(tuple(c.values()), b) for c, _, b in items])
+        out = []
+        for config, s, budget in items:
+            key = tuple(config.values())
+            mean = (final[key] + s) if budget == 1.0 else early[key]
+            out.append(((key, s), mean, (mean - 10.0, mean + 10.0), []))
+        return out
+
+    scan = run_scan(plan, 0, evaluate)
+    # 4 -> the better 2 + the reference -> the better 2 of those 3 + the reference
+    assert [len(c) for c in calls] == [4, 3, 3, 1]
+    assert ((), 1.0) in calls[2] and ((3e-3,), 0.5) not in calls[1]
+    full = [c for c in scan.candidates if c.budget == 1.0 and c.seed == 0]
+    assert {} in [c.config for c in full]
+    assert scan.kept.model == ((), 0) and not scan.seeds_disagree
+    assert calls[-1] == [((), 1.0)]  # the kept configuration's second seed
+
+
 def test_the_kept_configurations_second_seed_trains_beside_the_last_rung():
     # 4 configurations, rungs (0.25, 0.5, 1.0): 4 -> 2 -> 1; the last one's second seed is in
     # the same call as its final rung (side by side), not after it.

@@ -109,9 +109,11 @@ class ScanPlan:
         rungs: successive halving (Jamieson and Talwalkar 2016; Li et al. 2018, Hyperband):
             the fractions of ``steps`` at which the surviving configurations are screened;
             after each rung but the last, the better half (rounded up) of them trains on.
-            ``(1.0,)``: every configuration trains to the full budget. Each configuration
-            keeps its full-budget schedule (its learning rate anneals over ``steps``); a
-            paused one resumes exactly where it stopped.
+            ``(1.0,)``: every configuration trains to the full budget. The plain reference
+            configuration ``{}`` is never stopped: it always trains to the full budget, so a
+            scan is at least as strong as the reference protocol's own adversary at its
+            budget. Each configuration keeps its full-budget schedule (its learning rate
+            anneals over ``steps``); a paused one resumes exactly where it stopped.
     """
 
     steps: int
@@ -199,7 +201,7 @@ def run_scan(
 
     Returns:
         The scan; ``kept`` has the lowest screened return among the candidates trained to
-        the full budget.
+        the full budget (the plain reference configuration, if planned, always among them).
     """
     def candidates(items: list[tuple[dict[str, Any], int, float]]) -> list[Candidate]:
         return [Candidate(dict(config), s, mean, ci, list(curve), budget, model)
@@ -222,6 +224,7 @@ def run_scan(
             break
         ranked = sorted(rung, key=rank)
         survivors = {id(c) for c in ranked[: (len(ranked) + 1) // 2]}
+        survivors |= {id(c) for c in rung if not c.config}  # the reference recipe: plan doc
         stopped += [c for c in ranked if id(c) not in survivors]
         alive = [c.config for c in rung if id(c) in survivors]
     if len(alive) == 1:
