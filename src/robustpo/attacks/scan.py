@@ -224,7 +224,7 @@ def run_scan(
             break
         ranked = sorted(rung, key=rank)
         survivors = {id(c) for c in ranked[: (len(ranked) + 1) // 2]}
-        survivors |= {id(c) for c in rung if not c.config}  # the reference recipe: plan doc
+        survivors |= {id(c) for c in rung if not c.config}  # the plain recipe: see ScanPlan
         stopped += [c for c in ranked if id(c) not in survivors]
         alive = [c.config for c in rung if id(c) in survivors]
     if len(alive) == 1:
