@@ -47,8 +47,18 @@ def test_corrupt_weights_are_detected(tmp_path):
     data = bytearray(weights.read_bytes())
     data[-3] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="corrupt: their SHA-256 does not match"):
+    with pytest.raises(CheckpointError, match="corrupt: their SHA-256 does not match") as err:
         load_agent(tmp_path)
+    assert "No earlier copy is kept beside it" in str(err.value)  # an agent file: no fallback
+
+
+def test_a_damaged_checkpoint_of_a_run_points_to_the_previous_one(tmp_path):
+    run_ckpts = tmp_path / "checkpoints"
+    run_ckpts.mkdir()
+    save_checkpoint(run_ckpts / "ckpt-000002", {"w": torch.zeros(3)}, {"iteration": 2})
+    (run_ckpts / "ckpt-000002.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="fall back to the run's previous checkpoint"):
+        load_checkpoint(run_ckpts / "ckpt-000002.json")
 
 
 def test_truncated_metadata_and_missing_weights(tmp_path):

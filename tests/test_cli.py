@@ -73,6 +73,15 @@ def test_list_shows_every_kind():
     (["train", "--set", "kappa=0.3"], "Unknown config key 'kappa'"),
     (["train", "--algo", "barppo", "--env", "HalfCheetah-v4"], "No preset for barppo"),
     (["train", "--steps", "0"], "--steps must be >= 1"),
+    (["attack", "zoo/ppo-Hopper-v5", "--attacks", ""], "--attacks names no attack"),
+    (["attack", "zoo/ppo-Hopper-v5", "--attacks", ",,"], "--attacks names no attack"),
+    (["attack", "zoo/ppo-Hopper-v5", "--env", "Walker2d-v5"], "--env applies to --sb3 models"),
+    (["attack", "zoo/ppo-Hopper-v5", "--json", "README.md/a.json"], "Cannot write README.md/a"),
+    (["eval", "zoo/ppo-Hopper-v5", "--csv", "README.md/e.csv"], "Cannot write README.md/e"),
+    (["attack", "zoo/td3-Hopper-v5", "--target", "action", "--eps", "-0.1"],
+     "half-ranges of the action space"),
+    (["select", "/nonexistent/run"], "/nonexistent/run is not a directory"),
+    (["train", "--out", "README.md"], "--out README.md is not a directory"),
 ])
 def test_bad_values_are_refused_before_any_work(args, message):
     code, out = run_cli(*args)

@@ -1,4 +1,5 @@
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,14 @@ def test_resume_refuses_missing_and_inconsistent_runs(tmp_path, tiny):
     train("ppo", "Hopper-v5", steps=STEPS, seed=0, out=tmp_path, overrides=tiny, progress=False)
     with pytest.raises(CheckpointError, match="already holds a run"):
         train("ppo", "Hopper-v5", steps=STEPS, out=tmp_path, overrides=tiny, progress=False)
+    exported = tmp_path / "exported"  # an agent copied out of its run: no checkpoints
+    exported.mkdir()
+    for name in ("config.yaml", "meta.json", "metrics.csv", "agent.json", "agent.safetensors"):
+        shutil.copy(tmp_path / name, exported / name)
+    before = {p.name: p.read_bytes() for p in exported.iterdir()}
+    with pytest.raises(CheckpointError, match="holds a trained agent but no checkpoint"):
+        train(resume=exported, progress=False)
+    assert {p.name: p.read_bytes() for p in exported.iterdir()} == before  # nothing overwritten
     config = tmp_path / "config.yaml"
     config.write_text(config.read_text().replace("num_envs: 2", "num_envs: 3"))
     with pytest.raises(CheckpointError, match="config that differs"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,26 @@ def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float]
         check_eval_args(episodes, e)
 
 
+def _check_outputs(*paths: Path | None) -> None:
+    """Fail before any work when a result file cannot be written there: an attack can take an
+    hour, and its result must not be lost at the end. Creates missing parent directories.
+
+    Raises:
+        ConfigError: a path is a directory, or its directory cannot be created or written.
+    """
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"Cannot write {path}: {exc.strerror} ({exc.filename}). Choose "
+                              f"another path.") from None
+        if path.is_dir() or not os.access(path.parent, os.W_OK):
+            why = "it is a directory" if path.is_dir() else "its directory is not writable"
+            raise ConfigError(f"Cannot write {path}: {why}. Choose another path.")
+
+
 def _agent_eps(agent, what: str) -> float:
     """The default attack eps: the agent's own, else its task's preset eps (said aloud).
 
@@ -147,6 +168,7 @@ def eval_(
     from .results.tables import print_results, write_csv, write_json
 
     _check_eval_values(episodes, eps, protocol=protocol)
+    _check_outputs(json_, csv)
     names = resolve_attack_names(attack) if attack.strip() not in ("", "none") else []
     agent = load_agent(run_dir)
     base = run_dir if run_dir.is_dir() else run_dir.parent
@@ -232,6 +254,10 @@ def attack(
     names = resolve_attack_names(attacks, target)
     eps_values = _parse_eps_sweep(eps_sweep) if eps_sweep is not None else []
     _check_eval_values(episodes, eps, eps_values, protocol)
+    _check_outputs(json_)
+    if env is not None and sb3 is None:
+        raise ConfigError("--env applies to --sb3 models only; a robustpo agent is attacked on "
+                          "the environment it was trained on.")
     if pgd_steps is not None and (pgd_steps < 1 or target != "action"):
         raise ConfigError(f"--pgd-steps must be a positive number of steps and applies to "
                           f"--target action (min-q, min-oa-q); got {pgd_steps} with --target "
@@ -610,4 +636,9 @@ def main() -> None:
         app()  # standalone mode: Typer itself reports usage errors and Ctrl-C
     except RobustpoError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(2)
+    except OSError as exc:  # a path the user gave cannot be created, read or written
+        where = f" ({exc.filename})" if exc.filename else ""
+        err_console.print(f"[bold red]error:[/bold red] {exc.strerror or exc}{where}. Check the "
+                          f"paths given on the command line.", highlight=False)
         sys.exit(2)

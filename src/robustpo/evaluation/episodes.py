@@ -104,8 +104,9 @@ def check_eval_args(episodes: int, eps: float) -> None:
         raise ConfigError(f"episodes must be an integer >= 1, got {episodes!r}.")
     if not (math.isfinite(eps) and eps >= 0):
         raise ConfigError(
-            f"eps must be a finite number >= 0 (an l_inf radius in normalised observation "
-            f"units, e.g. 0.075 on Hopper-v5), got {eps!r}.")
+            f"eps must be a finite number >= 0 (an l_inf radius: normalised observation "
+            f"units, e.g. 0.075 on Hopper-v5, or half-ranges of the action space with --target "
+            f"action, e.g. 0.1), got {eps!r}.")
 
 
 def run_episodes(

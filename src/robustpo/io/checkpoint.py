@@ -22,6 +22,8 @@ from safetensors.torch import save as st_save
 
 from ..errors import CheckpointError
 
+CHECKPOINT_DIR = "checkpoints"  # a run directory's checkpoints, newest last
+
 FORMAT = "robustpo-checkpoint"
 FORMAT_VERSION = 1
 
@@ -91,7 +93,7 @@ def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise CheckpointError(
             f"Checkpoint metadata {meta_path} is corrupt or not a robustpo checkpoint ({exc!r}). "
-            f"Delete it to fall back to the previous checkpoint of the run."
+            f"{_recovery(meta_path)}"
         ) from None
     if fmt != FORMAT or version != FORMAT_VERSION:
         raise CheckpointError(
@@ -101,17 +103,28 @@ def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     if not weights.is_file():
         raise CheckpointError(
             f"Checkpoint weights {weights} are missing (its metadata {meta_path} exists). "
-            f"Delete {meta_path} to fall back to the previous checkpoint."
+            f"{_recovery(meta_path)}"
         )
     data = weights.read_bytes()
     if hashlib.sha256(data).hexdigest() != digest:
         raise CheckpointError(
             f"Checkpoint weights {weights} are corrupt: their SHA-256 does not match the one "
-            f"recorded in {meta_path.name} (the file was truncated or changed). Delete both "
-            f"files to fall back to the previous checkpoint."
+            f"recorded in {meta_path.name} (the file was truncated or changed). "
+            f"{_recovery(meta_path)}"
         )
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError) as exc:
-        raise CheckpointError(f"Checkpoint weights {weights} cannot be read: {exc}") from None
+        raise CheckpointError(f"Checkpoint weights {weights} cannot be read: {exc}. "
+                              f"{_recovery(meta_path)}") from None
     return tensors, meta
+
+
+def _recovery(meta_path: Path) -> str:
+    """What to do about a damaged checkpoint: a training run keeps earlier ones beside it
+    (``checkpoints/``); an agent file (a run's, an export's, the zoo's) has no earlier copy."""
+    if meta_path.parent.name == CHECKPOINT_DIR:
+        return (f"Delete {meta_path.name} and its weights file to fall back to the run's "
+                f"previous checkpoint.")
+    return ("No earlier copy is kept beside it: restore the file from a copy (`git checkout` "
+            "for zoo/ and agents/ entries), or train the agent again.")

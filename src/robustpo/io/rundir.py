@@ -25,9 +25,7 @@ from typing import Any
 import yaml
 
 from ..errors import CheckpointError
-from .checkpoint import atomic_write_text
-
-CHECKPOINT_DIR = "checkpoints"
+from .checkpoint import CHECKPOINT_DIR, atomic_write_text
 
 
 def versions() -> dict[str, str]:

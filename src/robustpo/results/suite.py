@@ -16,7 +16,7 @@ from typing import Any
 from ..agents.agent import Agent
 from ..attacks import Attack, attack_names, make_attack
 from ..attacks.base import OBSERVATION
-from ..errors import UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 from ..evaluation.episodes import EvalResult, check_eval_args, run_episodes
 from .convergence import QUICK, convergence_flags, worst_label
 
@@ -35,13 +35,19 @@ def resolve_attack_names(spec: str, target: str = OBSERVATION) -> list[str]:
     Raises:
         UnknownNameError: a name that is not a registered attack on ``target``, or an unknown
             target.
+        ConfigError: ``spec`` names no attack and not ``none`` (e.g. an empty string).
     """
     known = [a for a in attack_names(target=target) if a != "none"]
     if spec.strip() == "all":
         order = SUITE_ORDER[target]
         suite = [a for a in attack_names(suite_only=True, target=target) if a != "none"]
         return sorted(suite, key=lambda a: order.index(a) if a in order else 99)
-    names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
+    tokens = [n.strip() for n in spec.split(",") if n.strip()]
+    if not tokens:
+        raise ConfigError(f"--attacks names no attack ({spec!r}): give 'all', a comma-separated "
+                          f"list of attack names (robustpo list), or 'none' for the natural "
+                          f"return alone.")
+    names = [n for n in tokens if n != "none"]
     for name in names:
         if name not in known:
             raise UnknownNameError(f"{target} attack", name, ["all", *known])

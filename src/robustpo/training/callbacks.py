@@ -83,8 +83,12 @@ class Callback:
 class Resume(Callback):
     """Restore the learner from the run's newest checkpoint (``--resume``).
 
+    A run interrupted before its first checkpoint starts over.
+
     Raises (on_train_start):
-        CheckpointError: the checkpoint's config differs from the run's, or it is corrupt.
+        CheckpointError: the checkpoint's config differs from the run's, or it is corrupt; or
+            the directory holds a trained agent but no checkpoint (an exported or zoo agent),
+            which starting over would overwrite.
     """
 
     def on_train_start(self, run: TrainingRun) -> None:
@@ -92,6 +96,12 @@ class Resume(Callback):
 
         ckpts = checkpoint_paths(run.run_dir)
         if not ckpts:
+            if (run.run_dir / "agent.safetensors").exists():
+                raise CheckpointError(
+                    f"{run.run_dir} holds a trained agent but no checkpoint to resume from "
+                    f"(exported and zoo agents keep none); resuming would train it over from "
+                    f"the start and overwrite its agent and metrics. Train a new run with "
+                    f"`robustpo train ... --out NEW_DIR` instead.")
             return
         tensors, meta = load_checkpoint(ckpts[-1])
         if config_from_dict(meta["config"], str(ckpts[-1])) != run.learner.cfg:

@@ -10,7 +10,7 @@ from typing import Any
 from ..adversaries.base import method_class
 from ..agents.agent import Agent, load_agent
 from ..config.sections import TrainConfig
-from ..errors import CheckpointError, NonFiniteError
+from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..io.rundir import read_run_config, write_run_metadata
 from ..learners import make_learner
 from ..learners.base import Learner
@@ -66,7 +66,8 @@ def train(
 
     Raises:
         UnknownNameError: unknown algorithm, environment or preset.
-        ConfigError: bad config values, or no preset for ``algo`` on ``env``.
+        ConfigError: bad config values, no preset for ``algo`` on ``env``, or ``out`` is a
+            file.
         CheckpointError: ``resume`` is missing, corrupt or incompatible, or ``out`` already
             holds a run.
         NonFiniteError: a loss or environment output became NaN/inf; the last good checkpoint
@@ -85,6 +86,9 @@ def train(
             algo, env, preset=preset, overrides=overrides, seed=seed, total_steps=steps
         )
         run_dir = Path(out) if out is not None else _default_out(cfg)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ConfigError(f"--out {run_dir} is not a directory (a file of that name "
+                              f"exists); choose another --out.")
         if (run_dir / "config.yaml").exists():
             raise CheckpointError(
                 f"{run_dir} already holds a run. Continue it with `robustpo train --resume "

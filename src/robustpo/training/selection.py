@@ -53,8 +53,8 @@ def select_final_policy(run_dir: str | Path, episodes: int) -> Selection:
     ``best/``) gets a ``best/`` copy of its root agent first, so the choice can be made again.
 
     Raises:
-        CheckpointError: ``run_dir`` lacks ``last/`` or a best-evaluated policy, or their
-            files are corrupt.
+        CheckpointError: ``run_dir`` is not a directory, lacks ``last/`` or a best-evaluated
+            policy, or their files are corrupt.
         ConfigError: ``episodes`` < 1.
     """
     from ..agents.agent import AGENT_FILE, load_agent
@@ -63,6 +63,9 @@ def select_final_policy(run_dir: str | Path, episodes: int) -> Selection:
 
     check_eval_args(episodes, 0.0)
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is not a directory: give a run directory trained with "
+                              f"run.keep_best, or an exported agent directory.")
     best_dir, last_dir = run_dir / BEST_DIR, run_dir / LAST_DIR
     if not (last_dir / "agent.json").is_file():
         raise CheckpointError(f"{last_dir} holds no agent: only a run trained with "
