@@ -82,6 +82,8 @@ def test_list_shows_every_kind():
      "half-ranges of the action space"),
     (["select", "/nonexistent/run"], "/nonexistent/run is not a directory"),
     (["train", "--out", "README.md"], "--out README.md is not a directory"),
+    (["train", "--algo", "td3", "--env", "CartPole-v1", "--preset", "defaults", "--dry-run"],
+     "CartPole-v1 has action space Discrete(2)"),
 ])
 def test_bad_values_are_refused_before_any_work(args, message):
     code, out = run_cli(*args)

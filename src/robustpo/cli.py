@@ -62,6 +62,9 @@ def train(
     if steps is not None and steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}.")
     if dry_run:
+        from .core.envs import make_env
+
+        make_env(env).close()  # the spaces a real run would refuse, refused now
         _print_config(algo, env, preset, overrides, seed, steps)
         return
     from .training.driver import train as run_training
