@@ -84,6 +84,18 @@ def test_list_shows_every_kind():
     (["train", "--out", "README.md"], "--out README.md is not a directory"),
     (["train", "--algo", "td3", "--env", "CartPole-v1", "--preset", "defaults", "--dry-run"],
      "CartPole-v1 has action space Discrete(2)"),
+    (["compare", "zoo/ppo-Hopper-v5", "--markdown", "zoo/ppo-Hopper-v5/attack.json"],
+     "is one of a run directory's own files"),
+    (["report", "zoo/ppo-Hopper-v5", "--out", "zoo/ppo-Hopper-v5/config.yaml"],
+     "is one of a run directory's own files"),
+    (["landscape", "zoo/ppo-Hopper-v5", "--out", "zoo/ppo-Hopper-v5/agent"],
+     "is one of a run directory's own files"),
+    (["landscape", "zoo/ppo-Hopper-v5", "--seed", "-1"], "--seed >= 0"),
+    (["toy", "--inits", "0"], "--inits, --iterations and --length must be >= 1"),
+    (["toy", "--out", "README.md"], "README.md is a file, not a directory"),
+    (["demo", "--episodes", "0"], "episodes must be an integer >= 1"),
+    (["sweep", "zoo/ppo-Hopper-v5/agent.safetensors"], "is not valid YAML"),
+    (["sweep", "zoo"], "The study file zoo is a directory"),
 ])
 def test_bad_values_are_refused_before_any_work(args, message):
     code, out = run_cli(*args)

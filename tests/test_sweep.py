@@ -50,6 +50,7 @@ def test_a_grid_study_lists_methods_x_envs_x_seeds_x_grid(tmp_path):
     ({"methods": ["nope"]}, UnknownNameError, "algorithm 'nope'"),
     ({"envs": ["Nope-v0"]}, UnknownNameError, "environment 'Nope-v0'"),
     ({"seeds": 0}, ConfigError, "seeds must be"),
+    ({"seeds": 10**8}, ConfigError, "seeds must be a count"),
     ({"seeds": [1, 1]}, ConfigError, "distinct"),
     ({"grid": {"policy_lr": 1e-3}}, ConfigError, "grid.policy_lr must be a non-empty list"),
     ({"grid": {"no_such_key": [1]}}, ConfigError, "Unknown config key 'no_such_key'"),
@@ -117,6 +118,14 @@ def test_without_ray_the_sweep_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(SweepDependencyError, match=r"pip install 'robustpo\[sweep\]'"):
         run_study(load_study(write_study(tmp_path)))
+
+
+def test_resuming_a_study_never_started_is_refused(tmp_path):
+    from robustpo.sweep.tuner import run_study
+
+    with pytest.raises(ConfigError, match="was never started"):
+        run_study(load_study(write_study(tmp_path)), resume=True)
+    assert not (tmp_path / "out").exists()
 
 
 def test_nothing_but_the_tuner_imports_ray():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -106,16 +107,35 @@ def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float]
         check_eval_args(episodes, e)
 
 
-def _check_outputs(*paths: Path | None) -> None:
+# A run directory's own files, which report, compare, landscape and toy must never replace.
+_RUN_FILES = ("config.yaml", "meta.json", "metrics.csv", "agent.json", "agent.safetensors",
+              "eval.json", "eval.csv")
+
+
+def _check_outputs(*paths: Path | None, keep_run_files: bool = False) -> None:
     """Fail before any work when a result file cannot be written there: an attack can take an
     hour, and its result must not be lost at the end. Creates missing parent directories.
 
+    Args:
+        paths: the files the command will write (None: not written).
+        keep_run_files: refuse paths that hold a run's own files (config, agent, metrics,
+            attack results), for commands whose output is of another kind.
+
     Raises:
-        ConfigError: a path is a directory, or its directory cannot be created or written.
+        ConfigError: a path is a directory or one of a run's files (``keep_run_files``), a
+            parent is a file, or its directory cannot be created or written.
     """
     for path in paths:
         if path is None:
             continue
+        if keep_run_files and path.is_file() and (
+                path.name in _RUN_FILES or path.name.startswith(("attack", "robustness_curve"))):
+            raise ConfigError(f"{path} is one of a run directory's own files, and writing there "
+                              f"would replace it. Choose another output path.")
+        existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+        if not existing.is_dir():
+            raise ConfigError(f"Cannot write {path}: {existing} is a file, not a directory. "
+                              f"Choose another path.")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -361,6 +381,7 @@ def compare(
 
     if target not in TARGETS:
         raise UnknownNameError("attack target", target, list(TARGETS))
+    _check_outputs(markdown, keep_run_files=True)
     rows = [read_agent(d, target, results) for d in run_dirs]
     console.print(rich_table(rows))
     console.print(summary_table(rows))
@@ -383,6 +404,7 @@ def report(
     table of all runs with their configs. Figures also as PNG and SVG."""
     from .report.page import build_report
 
+    _check_outputs(out, keep_run_files=True)
     with console.status(f"Reading {len(run_dirs)} runs and drawing the figures"):
         path = build_report(run_dirs, out, title)
     console.print(f"Wrote {path} (figures in {path.parent / (path.stem + '_figures')})")
@@ -491,6 +513,12 @@ def landscape(
     _check_eval_values(episodes, eps)
     if points < 2:
         raise ConfigError(f"--points must be at least 2, got {points}.")
+    if not (np.isfinite(span) and span > 0) or seed < 0:
+        raise ConfigError(f"--span must be a finite number > 0 and --seed >= 0, got {span} and "
+                          f"{seed}.")
+    base = out or (run_dir if run_dir.is_dir() else run_dir.parent) / "landscape"
+    _check_outputs(*(base.parent / f"{base.name}{suffix}" for suffix in (".json", ".png", ".svg")),
+                   keep_run_files=True)
     agent = load_agent(run_dir)
     generator = torch.Generator().manual_seed(seed)
     if between is not None:
@@ -505,7 +533,6 @@ def landscape(
         directions.append(filter_normalized_direction(agent, generator))
         grids.append(np.linspace(-span, span, points))
         labels.append("filter-normalised direction 2")
-    base = out or (run_dir if run_dir.is_dir() else run_dir.parent) / "landscape"
     total = int(np.prod([len(g) for g in grids]))
     with console.status(f"{total} points x {episodes} episodes"
                         f"{'' if attack is None else f' (and under {attack})'}"):
@@ -545,6 +572,13 @@ def toy(
     from .analysis.toy_isamdp import OUTCOMES, corridor_trap, run_toy
     from .io.checkpoint import atomic_write_text
 
+    if min(inits, iterations, length) < 1 or not (math.isfinite(lr) and lr > 0) or not (
+            math.isfinite(kappa) and kappa >= 0):
+        raise ConfigError(f"--inits, --iterations and --length must be >= 1, --lr a finite "
+                          f"number > 0 and --kappa a finite number >= 0; got {inits}, "
+                          f"{iterations}, {length}, {lr} and {kappa}.")
+    _check_outputs(*(out / name for name in ("toy.json", "toy.png", "toy.svg")),
+                   keep_run_files=True)
     results = {}
     for value in r_safe or [0.35]:
         try:
@@ -603,6 +637,9 @@ def demo(
     from .results.tables import comparison_table
     from .training.driver import train as run_training
 
+    _check_eval_values(episodes, None)
+    if steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {steps}.")
     out = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(f"[bold]1/2[/bold] Training BAR-PPO on Hopper-v5 for {steps:,} steps -> {out}")
     result = run_training("barppo", "Hopper-v5", steps=steps, seed=seed, out=out)

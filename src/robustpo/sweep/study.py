@@ -286,14 +286,17 @@ def _str_list(data: dict[str, Any], key: str, where: str) -> list[str]:
     return value
 
 
+MAX_SEEDS = 10_000  # a count beyond this is a typo, not a study
+
+
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SEEDS:
         return tuple(range(value))
     if (isinstance(value, list) and value and len(set(value)) == len(value)
             and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)):
         return tuple(value)
-    raise ConfigError(f"{where}: seeds must be a count (>= 1) or a list of distinct seeds "
-                      f"(>= 0), got {value!r}.")
+    raise ConfigError(f"{where}: seeds must be a count (1 to {MAX_SEEDS}) or a list of "
+                      f"distinct seeds (>= 0), got {value!r}.")
 
 
 def _mapping(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:

@@ -131,9 +131,13 @@ def run_study(study: Study, *, address: str | None = None, max_concurrent: int |
 
     Raises:
         SweepDependencyError: Ray Tune or Optuna are not installed.
-        ConfigError: the study was started before and ``resume`` is False.
+        ConfigError: the study was started before and ``resume`` is False, or was never
+            started and ``resume`` is True.
     """
     experiment = study.out / EXPERIMENT
+    if resume and not study.out.exists():
+        raise ConfigError(f"Study {study.name!r} was never started ({study.out} does not exist): "
+                          f"run it without --resume.")
     if experiment.exists() and not resume:
         raise ConfigError(f"Study {study.name!r} was started before in {study.out}: continue "
                           f"it with `robustpo sweep {study.source} --resume`, or give the study "

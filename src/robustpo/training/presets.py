@@ -49,10 +49,11 @@ def load_yaml_mapping(path: Path | str, what: str) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"The {what} file {path} does not exist.")
+        raise ConfigError(f"The {what} file {path} "
+                          f"{'is a directory' if path.is_dir() else 'does not exist'}.")
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"The {what} file {path} is not valid YAML: {exc}") from None
     if data is None:
         return {}
