@@ -23,7 +23,7 @@ def run_cli(*args):
     (["train", "--algo", "dqn"], "Unknown algorithm 'dqn'"),
     (["train", "--set", "policy_lr"], "--set expects key=value"),
     (["eval", "/nonexistent/run"], "Run directory /nonexistent/run does not exist"),
-    (["train", "--resume", "/nonexistent/run"], "is not a robustpo run directory"),
+    (["train", "--resume", "/nonexistent/run"], "/nonexistent/run does not exist"),
     (["attack", "/nonexistent/run", "--pgd-steps", "50"], "applies to --target action"),
     (["select", "zoo/ppo-Hopper-v5"], "zoo/ppo-Hopper-v5/last holds no agent"),
 ])

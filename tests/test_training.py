@@ -107,7 +107,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypat
 
 
 def test_resume_refuses_missing_and_inconsistent_runs(tmp_path, tiny):
-    with pytest.raises(CheckpointError, match="is not a robustpo run directory"):
+    with pytest.raises(CheckpointError, match="nothing does not exist"):
         train(resume=tmp_path / "nothing", progress=False)
     train("ppo", "Hopper-v5", steps=STEPS, seed=0, out=tmp_path, overrides=tiny, progress=False)
     with pytest.raises(CheckpointError, match="already holds a run"):

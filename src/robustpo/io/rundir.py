@@ -86,6 +86,9 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
         CheckpointError: no config.yaml, invalid YAML, or not a mapping.
     """
     path = run_dir / "config.yaml"
+    if not run_dir.exists():
+        raise CheckpointError(f"{run_dir} does not exist. Pass the --out directory of a "
+                              f"`robustpo train` run.")
     if not path.is_file():
         raise CheckpointError(
             f"{run_dir} is not a robustpo run directory: it has no config.yaml. "

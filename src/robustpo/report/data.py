@@ -64,8 +64,8 @@ def read_run(run: Path) -> RunData:
     else:
         try:
             cfg = config_from_dict(read_run_config(run), f"{run}/config.yaml")
-        except RobustpoError as exc:
-            raise CheckpointError(f"{run} is not a robustpo run directory: {exc}") from None
+        except RobustpoError as exc:  # the message names the run directory already
+            raise CheckpointError(f"Cannot report on {run}: {exc}") from None
         data = RunData(run, method_name(cfg), cfg.env, cfg.seed,
                        (run / "config.yaml").read_text())
     data.curves = _read_metrics(run / "metrics.csv")

@@ -234,6 +234,9 @@ def load_study(path: str | Path) -> Study:
         raise ConfigError(f"{where}: unknown keys {', '.join(unknown)}. A study holds "
                           f"{', '.join(KEYS)}.")
     name = str(data.get("name") or path.stem)
+    if Path(name).name != name or name in (".", ".."):
+        raise ConfigError(f"{where}: name must be a plain name (it names the study's directory "
+                          f"under studies/), got {name!r}; put a path in out instead.")
     methods = tuple(_str_list(data, "methods", where))
     envs = tuple(_str_list(data, "envs", where))
     for method in methods:
@@ -247,6 +250,8 @@ def load_study(path: str | Path) -> Study:
     preset = data.get("preset")
     fixed = _mapping(data, "set", where)
     grid = _mapping(data, "grid", where)
+    if "seed" in grid or "seed" in fixed:
+        raise ConfigError(f"{where}: seeds go in the study's seeds key, not in set or grid.")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: grid.{key} must be a non-empty list of values, got "
@@ -280,9 +285,10 @@ def _str_list(data: dict[str, Any], key: str, where: str) -> list[str]:
     value = data.get(key)
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key} must be a name or a non-empty list of names, got "
-                          f"{value!r}.")
+    if (not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value)
+            or len(set(value)) != len(value)):
+        raise ConfigError(f"{where}: {key} must be a name or a non-empty list of distinct "
+                          f"names, got {value!r}.")
     return value
 
 
