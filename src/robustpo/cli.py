@@ -128,8 +128,9 @@ def _check_outputs(*paths: Path | None, keep_run_files: bool = False) -> None:
     for path in paths:
         if path is None:
             continue
-        if keep_run_files and path.is_file() and (
-                path.name in _RUN_FILES or path.name.startswith(("attack", "robustness_curve"))):
+        if keep_run_files and path.is_file() and (path.name in _RUN_FILES or (
+                path.name.startswith(("attack", "robustness_curve"))
+                and path.suffix in (".json", ".csv"))):
             raise ConfigError(f"{path} is one of a run directory's own files, and writing there "
                               f"would replace it. Choose another output path.")
         existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
