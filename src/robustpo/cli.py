@@ -514,7 +514,7 @@ def landscape(
     _check_eval_values(episodes, eps)
     if points < 2:
         raise ConfigError(f"--points must be at least 2, got {points}.")
-    if not (np.isfinite(span) and span > 0) or seed < 0:
+    if not (math.isfinite(span) and span > 0) or seed < 0:
         raise ConfigError(f"--span must be a finite number > 0 and --seed >= 0, got {span} and "
                           f"{seed}.")
     base = out or (run_dir if run_dir.is_dir() else run_dir.parent) / "landscape"
