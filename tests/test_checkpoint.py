@@ -41,6 +41,16 @@ def test_generic_round_trip_keeps_dtypes(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files
 
 
+def test_a_dot_in_the_name_is_kept(tmp_path):
+    """Names such as ``q-eps0.05`` get their suffixes appended, not swapped for ``.05``."""
+    for name in ("q-eps0.05", "q-eps0.1"):
+        save_checkpoint(tmp_path / name, {"w": torch.full((2,), float(name[-1]))}, {"n": name})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "q-eps0.05.json", "q-eps0.05.safetensors", "q-eps0.1.json", "q-eps0.1.safetensors"]
+    tensors, meta = load_checkpoint(tmp_path / "q-eps0.05.json")
+    assert meta == {"n": "q-eps0.05"} and tensors["w"].tolist() == [5.0, 5.0]
+
+
 def test_corrupt_weights_are_detected(tmp_path):
     make_agent().save(tmp_path)
     weights = tmp_path / "agent.safetensors"

@@ -117,6 +117,11 @@ class OAPPO(SPO):
         return float(torch.stack(losses).mean())
 
     def rollout_advantages(self, rollout: Any, agent: Agent) -> torch.Tensor:
+        """``A_mix = (1 - omega) A + omega A_adv``, ``(T, num_envs)`` (module docstring; the
+        OA-PI framework, arXiv 2507.03372). A_adv is GAE over V_adv(s) = min_delta Q_adv(s,
+        mu(s) + delta) with Q_adv as it was before this rollout; Q_adv is then regressed on
+        the rollout's OA Bellman targets (a training step of the OA critic). omega 0 returns
+        GAE's advantages unchanged."""
         flat, box, k = rollout.flat(), (self.low, self.high), self.cfg.pgd_steps
 
         def clip(a: torch.Tensor) -> torch.Tensor:

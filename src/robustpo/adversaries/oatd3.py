@@ -136,6 +136,8 @@ class OATD3(OffPolicyMethod):
         return batch.rewards + self.td3.gamma * batch.not_done * worst
 
     def after_critic_update(self, nets: TD3Networks, batch: Transitions) -> None:
+        """One Adam step of the twin OA critics on :meth:`oa_target` (the summed MSE of
+        both), after TD3's critic step on the same minibatch."""
         target = self.oa_target(nets, batch)
         q = self.critics(batch.obs, batch.actions)
         loss = (q - target).square().mean(1).sum()
@@ -147,6 +149,11 @@ class OATD3(OffPolicyMethod):
 
     def actor_gradients(self, nets: TD3Networks, obs: torch.Tensor
                         ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The actor's loss ``(1 - omega) L + omega L_adv`` (detached, for logging; L and
+        L_adv the negated means of Q_1 and Q_adv_1 at mu(s) on normalised observations
+        ``(B, obs_dim)``) and the combined gradient in ``actor.parameters()`` order: by
+        :func:`surgery` (PCGrad, Yu et al., NeurIPS 2020) unless ``gradient_surgery`` is
+        false. When the two conflict, the projected gradient is not that loss's gradient."""
         params = list(nets.actor.parameters())
         actions = nets.actor(obs)
         nominal = -nets.critics.q1(obs, actions).mean()

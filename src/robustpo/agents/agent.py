@@ -87,6 +87,11 @@ class Agent:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Act on raw observations, shape ``(obs_dim,)`` or ``(n, obs_dim)``; frozen normaliser.
 
+        Returns:
+            float32 actions in action units, clipped to ``[action_low, action_high]``:
+            ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch.
+            ``deterministic=False`` samples with torch's global generator.
+
         Raises:
             ValueError: the observation does not have ``obs_dim`` features.
         """

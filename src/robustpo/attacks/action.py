@@ -74,7 +74,16 @@ def minimise_q(q: QFunction, agent: Agent, obs: torch.Tensor, actions: torch.Ten
                steps: int = STEPS) -> torch.Tensor:
     """PGD for the executed action in the action ball (and the action space) minimising
     ``q(obs, a')``: ``steps`` sign steps of ``eps / steps`` half-ranges from a random start
-    within ``eps / 10`` half-ranges; ``(batch, act_dim)``."""
+    within ``eps / 10`` half-ranges (REFERENCE section 5, the Min-Q attack).
+
+    Args:
+        q: ``(obs, actions) -> (batch,)``; obs: clean normalised observations ``(batch,
+            obs_dim)``; actions: the victim's, in action units, ``(batch, act_dim)``; eps:
+            the radius in half-ranges; generator: of the random start.
+
+    Returns:
+        float32 executed actions ``(batch, act_dim)`` inside :func:`action_ball`.
+    """
     radius = eps * half_range(agent)
     return pgd(lambda a: -q(obs, a), actions, radius, steps, random_start=True,
                generator=generator, start_radius=START * radius, box=bounds(agent))
@@ -141,6 +150,13 @@ class QAttack(ActionAttack):
         """The Q function the attack minimises (its own, or one learned and cached)."""
 
     def prepare(self, agent: Agent, eps: float) -> None:
+        """Resolve the Q to minimise (:meth:`q_function`): the victim's own critic at once,
+        else a Q learned from its rollouts, loaded from or trained into :attr:`cache_dir`.
+
+        Raises:
+            UnknownNameError, ConfigError: from the environment factory or the task's PPO
+                preset, when a Q must be learned.
+        """
         self.q = self.q_function(agent, eps)
         self.details["pgd_steps"] = self.pgd_steps
 

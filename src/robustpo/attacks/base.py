@@ -62,7 +62,11 @@ class Attack(ABC):
         return stem if self.protocol == "quick" else f"{stem}-{self.protocol}"
 
     def prepare(self, agent: Agent, eps: float) -> None:  # noqa: B027 - optional hook
-        """Called once before an evaluation; the default does nothing."""
+        """Called once before an evaluation (by
+        :func:`~robustpo.evaluation.episodes.run_episodes`); the default does nothing. Learned
+        attacks train or load their models here (minutes to hours at the paper protocol's
+        budgets), cached under :attr:`cache_dir`, and must be prepared before
+        :meth:`perturb`."""
 
 
 class ObservationAttack(Attack):
@@ -82,6 +86,9 @@ class ObservationAttack(Attack):
 
         Returns:
             float32 tensor of the same shape with ``|result - obs|_inf <= eps``.
+
+        Raises:
+            RuntimeError: a learned attack whose :meth:`prepare` has not run.
         """
 
 
@@ -107,6 +114,9 @@ class ActionAttack(Attack):
 
         Returns:
             float32 actions ``(batch, act_dim)`` inside :func:`action_ball`.
+
+        Raises:
+            RuntimeError: a learned attack whose :meth:`prepare` has not run.
         """
 
 

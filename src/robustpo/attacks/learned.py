@@ -325,7 +325,7 @@ class LearnedAttack(Attack):
         saved = []
         for name in (PAUSED_FILE, PROGRESS_FILE):
             try:
-                tensors, meta = load_checkpoint((directory / name).with_suffix(".json"))
+                tensors, meta = load_checkpoint(directory / f"{name}.json")
             except CheckpointError:
                 continue  # none, corrupt or foreign: the other one, or a fresh start
             if meta.get("fingerprint") == cache.record() and meta.get("iteration", 0) <= target:
@@ -339,7 +339,14 @@ class LearnedAttack(Attack):
         return []
 
     def adversary_actions(self, obs: torch.Tensor) -> np.ndarray:
-        """The trained adversary's deterministic actions for normalised observations."""
+        """The trained adversary's deterministic actions ``(batch, adversary act_dim)``,
+        float32, for normalised observations ``(batch, obs_dim)``: units of eps for SA-RL,
+        directions for PA-AD, units of eps half-ranges for the action adversary (the
+        perturbations clip them to [-1, 1]).
+
+        Raises:
+            RuntimeError: called before :meth:`prepare`.
+        """
         if self.adversary is None:
             raise RuntimeError(f"{type(self).__name__}.perturb called before prepare()")
         return self.adversary.act_normalized(self.adversary.normalize(obs.numpy()))
@@ -384,9 +391,11 @@ PAAD_PAPER_PLAN = ScanPlan(
 
 @register
 class SARLAttack(LearnedAttack, ObservationAttack):
-    """SA-RL optimal attack: a PPO adversary on the adversary MDP, whose action is the
-    perturbation itself (:class:`AdversaryVectorEnv`). Quick protocol: 500,000 steps of the
-    task's PPO recipe; paper protocol: :data:`SARL_PAPER_PLAN`."""
+    """SA-RL optimal attack (Zhang, Chen, Boning, Hsieh, ICLR 2021, "Robust Reinforcement
+    Learning on State Observations with Learned Optimal Adversary"): a PPO adversary on the
+    adversary MDP, whose action is the perturbation itself (:class:`AdversaryVectorEnv`).
+    Quick protocol: 500,000 steps of the task's PPO recipe; paper protocol:
+    :data:`SARL_PAPER_PLAN`."""
 
     name = "sarl"
     description = "SA-RL learned optimal adversary (PPO on the adversary MDP, reward -r)"
@@ -412,11 +421,11 @@ def push_action_along(
         victim: the victim agent.
         obs: clean normalised observations ``(batch, obs_dim)``.
         direction: directions in action space ``(batch, act_dim)``.
-        eps: l_inf radius.
+        eps: l_inf radius, normalised units.
         steps: number of sign steps.
 
     Returns:
-        Perturbed observations inside the ball.
+        detached float32 observations ``(batch, obs_dim)`` with ``|result - obs|_inf <= eps``.
     """
     return pgd(ActionAlong(victim.actor, direction), obs, eps, steps, random_start=False)
 
@@ -437,7 +446,9 @@ class DirectorVectorEnv(AdversaryVectorEnv):
 
 @register
 class PAADAttack(LearnedAttack, ObservationAttack):
-    """PA-AD (policy adversarial actor-director): a PPO director on :class:`DirectorVectorEnv`
+    """PA-AD (policy adversarial actor-director; Sun, Zhang, Xie, Ma, Zheng, Chen, Huang,
+    ICLR 2022, "Who Is the Strongest Enemy? Towards Optimal and Efficient Evasion Attacks in
+    Deep RL"): a PPO director on :class:`DirectorVectorEnv`
     chooses a direction in action space; the gradient actor finds the state perturbation that
     moves the victim's action along it. Quick protocol: 500,000 steps; paper protocol:
     :data:`PAAD_PAPER_PLAN`."""
@@ -472,8 +483,9 @@ class ActionAdversaryVectorEnv(AdversaryVectorEnv):
 @register
 class LearnedActionAttack(LearnedAttack, ActionAttack):
     """The learned optimal action adversary: PPO on :class:`ActionAdversaryVectorEnv` with
-    reward -r (the action-space analogue of SA-RL), at SA-RL's budgets: 500,000 steps of the
-    task's PPO recipe (quick) or :data:`SARL_PAPER_PLAN` (paper)."""
+    reward -r (robustpo's action-space analogue of SA-RL, an adversary like Tessler et al.'s,
+    ICML 2019, but trained against the fixed victim after its training), at SA-RL's budgets:
+    500,000 steps of the task's PPO recipe (quick) or :data:`SARL_PAPER_PLAN` (paper)."""
 
     name = "learned"
     description = "learned optimal action adversary (PPO on the adversary MDP, reward -r)"

@@ -14,7 +14,7 @@ Choices where the public code is silent or, we believe, wrong (recorded here and
   truncation; 0 after termination). SA_PPO pairs the samples of a *shuffled* minibatch
   instead (``q[1:]`` after shuffling), which we read as a slip.
 - Penalty: ``reg * mean(max(ub - Q, Q - lb)^2)`` with (ub, lb) the interval bounds
-  (:mod:`robustpo.ibp`) of Q over the l_inf box of radius ``sarsa_eps`` around the input
+  (:mod:`robustpo.core.ibp`) of Q over the l_inf box of radius ``sarsa_eps`` around the input
   (s, a), as SA_PPO with IBP. ``sarsa_eps`` ramps linearly from 0 over the first half of the
   Sarsa iterations.
 - Training data: 30 iterations of 2048 steps of the victim's stochastic policy (SA_PPO's
@@ -95,6 +95,11 @@ def train_sarsa_q(
         reg: penalty weight.
         iterations, num_envs, rollout_steps, epochs, minibatches: the training schedule.
         seed: seeds the environments and the policy's action noise.
+
+    Returns:
+        a :class:`SarsaQ` on normalised observations and actions in action units, its values
+        ``(batch,)`` in units of the scaled reward (raw reward divided by the running std of
+        the discounted return, as the victim task's PPO recipe scales it).
     """
     torch.manual_seed(seed)
     cfg = task_ppo_config(agent.env_id).ppo
@@ -165,7 +170,15 @@ def train_sarsa_q(
 def sarsa_pgd(q: SarsaQ, agent: Agent, obs: torch.Tensor, eps: float,
               generator: torch.Generator | None = None) -> torch.Tensor:
     """PGD (random start in +-eps/10, 10 sign steps of eps/10) for s' in the eps-ball
-    minimising ``Q(s, mu(s'))``, the clean state s held in Q's first argument."""
+    minimising ``Q(s, mu(s'))``, the clean state s held in Q's first argument (Zhang et al.,
+    NeurIPS 2020, the robust Sarsa attack).
+
+    Args:
+        obs: clean normalised observations ``(batch, obs_dim)``; eps: radius, normalised units.
+
+    Returns:
+        detached float32 observations ``(batch, obs_dim)`` inside the eps-ball.
+    """
     return pgd(lambda x: -q(obs, agent.actor(x)), obs, eps, STEPS, random_start=True,
                generator=generator, start_radius=START * eps)
 
@@ -184,9 +197,9 @@ class _FixedQAttack(ObservationAttack):
 
 @register
 class RobustSarsaAttack(ObservationAttack):
-    """RS: the lowest-return Q of a 4-point (Sarsa eps, penalty) grid; see module docstring.
-    Q functions and the screening results are saved in ``cache_dir / f"rs-eps{eps}"`` and
-    reused."""
+    """RS: the lowest-return Q of a (Sarsa eps, penalty) grid, 4 points (quick protocol) or
+    the published 30 (paper protocol, ``rs30``); see module docstring. Q functions and the
+    screening results are saved in ``cache_dir / f"{cache_name}-eps{eps:g}"`` and reused."""
 
     name = "rs"
     description = "robust Sarsa: PGD minimising a learned Q(s, pi(s')), 4-point grid"
@@ -235,8 +248,7 @@ class RobustSarsaAttack(ObservationAttack):
             "grid": self.grid, "screen_episodes": self.screen_episodes,
             "screen_seed": self.screen_seed, "seed": self.seed,
             "pgd": {"steps": STEPS, "start": START}})
-        keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # no dots: a
-        # checkpoint path takes its suffix after the last one
+        keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # file names
         fingerprints = [{"victim": cache.victim, "config": config_fingerprint(
             self._entry_config(k, e, r, agent))} for k, (e, r) in enumerate(self.grid)]
         screened = self._cached_screening(cache, keys)

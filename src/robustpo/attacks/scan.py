@@ -114,6 +114,11 @@ class ScanPlan:
             scan is at least as strong as the reference protocol's own adversary at its
             budget. Each configuration keeps its full-budget schedule (its learning rate
             anneals over ``steps``); a paused one resumes exactly where it stopped.
+
+    Raises:
+        ValueError: several candidates (``configs`` or ``seeds`` > 1) with
+            ``screen_episodes`` 0, or ``rungs`` not strictly increasing in (0, 1] to 1.0
+            (plans are the library's constants, so this is a programming error).
     """
 
     steps: int

@@ -52,7 +52,9 @@ class PolicyKL:
 
 class SurrogateLoss:
     """Per-sample negated clipped surrogate ``L_i(s')`` as a function of ``s'``, with its
-    gradient in closed form: CAR-PPO's inner objective (maximised: the worst-case surrogate).
+    gradient in closed form: CAR-PPO's inner objective (maximised: the worst-case surrogate;
+    Li et al., arXiv 2502.16734, and their code github RyanHaoranLi/CAR-RL; REFERENCE section
+    3). Called on perturbed normalised observations ``(B, obs_dim)``, it returns ``(B,)``.
 
     Args:
         actor: the Gaussian policy; actions ``(B, act_dim)``; old_log_probs, adv ``(B,)``;

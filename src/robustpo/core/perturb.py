@@ -32,6 +32,9 @@ def project_linf(perturbed: torch.Tensor, clean: torch.Tensor, eps: float) -> to
     Returns:
         ``clamp(perturbed, clean - eps, clean + eps)``: the closest point of the ball in every
         l_p norm, since the ball is a box. Points already inside are returned unchanged.
+
+    Raises:
+        ValueError: ``eps < 0``.
     """
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
@@ -215,8 +218,10 @@ def worst_q(q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], obs: torch.
             box: tuple[torch.Tensor, torch.Tensor], steps: int) -> torch.Tensor:
     """``min_delta q(obs, actions + delta)`` over the ball of per-dimension ``radius`` and the
     ``box``: the lowest value ``steps`` PGD sign steps from ``actions`` evaluated (the start
-    included, :func:`pgd_best`); ``(B,)``. The OA Bellman operator's inner min (OA-PPO, and
-    ``min-oa-q``'s learned Q)."""
+    included, :func:`pgd_best`); ``(B,)``. The OA Bellman operator's inner min (the OA-PI
+    framework, arXiv 2507.03372: OA-PPO, and ``min-oa-q``'s learned Q). ``obs`` normalised
+    ``(B, obs_dim)``; ``actions`` ``(B, act_dim)``, ``radius`` ``(act_dim,)`` (eps times the
+    half-range) and the box's bounds ``(act_dim,)``, all in action units."""
     _, negated = pgd_best(lambda a: -q(obs, a), actions, radius, steps, box=box)
     return -negated
 
@@ -237,7 +242,15 @@ def sgld(
     ``sqrt(2 * step * beta) / (i + 2)`` (``beta`` the inverse temperature, shrinking noise),
     projecting onto the ball after each step.
 
-    Args and returns as :func:`pgd`.
+    Args:
+        objective, clean: as :func:`pgd`.
+        eps: radius, a number (no per-coordinate radii), normalised units.
+        steps: sign steps.
+        beta: inverse temperature (1e-5: SA_PPO's training default; 1.0: the MAD attack's).
+        generator: of the start and the noise.
+
+    Returns:
+        detached points in the ball, the shape and dtype of ``clean``.
     """
     if eps == 0:
         return clean.detach().clone()
@@ -255,7 +268,15 @@ def sgld(
 
 
 def fgsm(objective: Objective, clean: torch.Tensor, eps: float) -> torch.Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2015): one step ``eps * sign(grad)``."""
+    """Fast gradient sign method (Goodfellow et al. 2015): one step ``eps * sign(grad)``.
+
+    Args:
+        objective: ``(batch, dim) -> (batch,)`` to maximise; clean: ``(batch, dim)``, e.g.
+            normalised observations; eps: a number, in ``clean``'s units.
+
+    Returns:
+        detached points of ``clean``'s shape and dtype; coordinates with zero gradient stay.
+    """
     if eps == 0:
         return clean.detach().clone()
     return project_linf(clean + eps * _grad(objective, clean).sign(), clean, eps).detach()

@@ -57,7 +57,15 @@ class ReturnStats:
 
     @classmethod
     def of(cls, returns: list[float] | np.ndarray, seed: int = 0) -> ReturnStats:
-        """Summarise returns; the CI is a BCa bootstrap (10,000 resamples) of the mean."""
+        """Summarise returns; the CI is a BCa bootstrap (10,000 resamples) of the mean.
+
+        Args:
+            returns: undiscounted raw episode returns ``(n,)``; seed: seeds the bootstrap.
+            With n < 2 or identical returns the CI is ``(mean, mean)``.
+
+        Raises:
+            ValueError: no returns.
+        """
         x = np.asarray(returns, dtype=np.float64)
         if len(x) == 0:
             raise ValueError("no returns to summarise")

@@ -50,15 +50,20 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def save_checkpoint(base: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write ``base.safetensors`` and ``base.json``; returns the JSON path.
+    """Write ``base.safetensors`` and ``base.json`` atomically; returns the JSON path.
 
     Args:
-        base: path without suffix, e.g. ``run/checkpoints/ckpt-000100``.
+        base: path without suffix, e.g. ``run/checkpoints/ckpt-000100``; the suffixes are
+            appended, so a dot in its name stays (``q-eps0.05`` -> ``q-eps0.05.json``).
         tensors: name -> tensor (any dtype; made contiguous and detached).
         meta: JSON-serialisable metadata (config, iteration, normaliser statistics...).
+
+    Raises:
+        OSError: the directory cannot be written (the previous files stay as they were).
+        TypeError: ``meta`` is not JSON-serialisable.
     """
     data = st_save({k: v.detach().contiguous() for k, v in tensors.items()})
-    weights = base.with_suffix(".safetensors")
+    weights = base.parent / f"{base.name}.safetensors"
     atomic_write_bytes(weights, data)
     record = {
         "format": FORMAT,
@@ -67,7 +72,7 @@ def save_checkpoint(base: Path, tensors: dict[str, torch.Tensor], meta: dict[str
         "sha256": hashlib.sha256(data).hexdigest(),
         "meta": meta,
     }
-    meta_path = base.with_suffix(".json")
+    meta_path = base.parent / f"{base.name}.json"
     atomic_write_text(meta_path, json.dumps(record, indent=1, sort_keys=True))
     return meta_path
 

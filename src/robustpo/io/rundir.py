@@ -5,7 +5,8 @@ Layout::
     RUN/config.yaml                      full resolved config
     RUN/meta.json                        robustpo, Python, torch, gymnasium, mujoco versions,
                                          git commit, command line, start time
-    RUN/metrics.csv                      one row per PPO iteration
+    RUN/metrics.csv                      one row per training iteration (a PPO update, or
+                                         1,000 TD3-family environment steps)
     RUN/tb/                              TensorBoard event files
     RUN/checkpoints/ckpt-NNNNNN.{safetensors,json}   the last ``keep_checkpoints``
     RUN/agent.{safetensors,json}         the final agent (what ``robustpo eval`` loads)
@@ -150,7 +151,13 @@ def find_agent_file(path: Path) -> Path:
 
 
 class MetricsCSV:
-    """Append rows to ``metrics.csv``; a resumed run drops rows past its checkpoint."""
+    """Append rows to ``metrics.csv``; a resumed run drops rows past its checkpoint.
+
+    Args:
+        path: the CSV file; fields: its columns, in order (``iteration`` first);
+        resume_iteration: the checkpoint's iteration when resuming (rows past it are dropped),
+            else None (a new file).
+    """
 
     def __init__(self, path: Path, fields: list[str], resume_iteration: int | None) -> None:
         self.path, self.fields = path, fields

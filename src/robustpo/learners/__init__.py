@@ -15,7 +15,9 @@ def make_learner(cfg: TrainConfig, name: str = "ppo") -> Learner:
     """Build the learner ``name`` for ``cfg``.
 
     Raises:
-        UnknownNameError: no such learner.
+        UnknownNameError: no such learner, or an unknown environment.
+        ConfigError: ``cfg`` lacks the learner's section or the method's, or the environment
+            cannot be made.
     """
     if name not in LEARNERS:
         raise UnknownNameError("learner", name, list(LEARNERS))

@@ -99,7 +99,7 @@ class Learner(ABC):
     @property
     @abstractmethod
     def metric_names(self) -> list[str]:
-        """Names of the metrics :meth:`update` returns, in a stable order (CSV columns)."""
+        """Names of the metrics :meth:`step` returns, in a stable order (CSV columns)."""
 
     @abstractmethod
     def step(self) -> dict[str, float]:

@@ -150,7 +150,15 @@ class PPOLearner(Learner):
         """Run ``rollout_steps`` vector steps with the stochastic policy; compute GAE.
 
         Only the action sampling runs per step; values and log-probabilities of the whole batch
-        are computed afterwards in one call each.
+        are computed afterwards in one call each. Updates the observation normaliser at every
+        step.
+
+        Returns:
+            a :class:`Rollout` of ``(rollout_steps, num_envs, ...)`` tensors (normalised
+            observations, actions as sampled, scaled rewards, the method's advantages).
+
+        Raises:
+            NonFiniteError: the environment returned a NaN or infinite reward or observation.
         """
         cfg, agent = self.cfg.ppo, self.agent
         T, N = cfg.rollout_steps, cfg.num_envs

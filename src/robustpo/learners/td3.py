@@ -137,7 +137,16 @@ class TD3Learner(Learner):
         return self.method.explore(obs, actions, nets)
 
     def collect(self) -> Transitions:
-        """One vector step: act, step the copies, store the transitions."""
+        """One vector step: act, step the copies, store the transitions.
+
+        Returns:
+            the ``num_envs`` stored :class:`Transitions`: raw observations (normalised when
+            sampled), executed actions in action units, raw rewards. Updates the observation
+            normaliser when ``td3.normalize_obs``.
+
+        Raises:
+            NonFiniteError: the environment returned a NaN or infinite reward or observation.
+        """
         if self.cfg.td3.normalize_obs:
             obs = self.agent.normalize(self.raw_obs, update=True)
         else:  # the identity normaliser

@@ -164,7 +164,8 @@ def run_suite(
     Args:
         agent: the victim.
         attacks: attack names (see :func:`resolve_attack_names`).
-        eps: l_inf radius on normalised observations.
+        eps: l_inf radius: normalised observation units, or half-ranges of the action space
+            with ``target="action"``.
         episodes: episodes per evaluation; all evaluations use the same episode seeds.
         seed: seed of the first episode and of the attacks' generators.
         natural: a clean evaluation to reuse (robustness curves evaluate it once).
@@ -173,6 +174,12 @@ def run_suite(
         target: what the attacks perturb: ``observation`` (eps in normalised units) or
             ``action`` (eps in half-ranges of the action space).
         pgd_steps: PGD steps of ``min-q`` / ``min-oa-q`` (default 10).
+
+    Raises:
+        ConfigError: ``episodes < 1``, or ``eps`` negative, NaN or infinite.
+        UnknownNameError: an unknown attack or target.
+        PerturbationOutOfBallError: an attack left its ball (:class:`ActionOutOfBallError`
+            for action attacks); a bug of that attack.
     """
     check_eval_args(episodes, eps)
     natural = natural or evaluate(agent, episodes, "none", 0.0, seed=seed)
@@ -187,7 +194,9 @@ def robustness_curve(
     cache_dir: Path | None = None, protocol: str = QUICK, target: str = OBSERVATION,
     pgd_steps: int | None = None,
 ) -> list[SuiteResult]:
-    """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared)."""
+    """:func:`run_suite` at every eps of ``eps_values`` (the clean evaluation is shared); one
+    :class:`SuiteResult` per eps, in order. Raises as :func:`run_suite`, every eps checked
+    before the first evaluation."""
     for eps in eps_values:
         check_eval_args(episodes, eps)
     natural = evaluate(agent, episodes, "none", 0.0, seed=seed)

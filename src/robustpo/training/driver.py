@@ -52,7 +52,8 @@ def train(
     Args:
         algo: training method (``robustpo list``).
         env: Gymnasium environment id.
-        steps: environment steps (overrides the preset's ``ppo.total_steps``).
+        steps: environment steps (overrides the preset's ``ppo.total_steps``, or
+            ``td3.total_steps`` for the TD3 family).
         seed: random seed; the same seed and config give the same parameters.
         out: run directory to create (default ``runs/<algo>-<env>-s<seed>-<time>``).
         preset: bundled preset name, YAML file or ``"defaults"`` (default: ``<algo>-<env>``,
