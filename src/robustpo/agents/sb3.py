@@ -97,7 +97,9 @@ class SB3Actor(nn.Module):
 
     def act(self, x: torch.Tensor, deterministic: bool = True,
             generator: torch.Generator | None = None) -> torch.Tensor:
-        """The deterministic action, or for PPO a sample of its Gaussian."""
+        """The deterministic action, or for PPO a sample of its Gaussian: ``(batch, act_dim)``
+        float32 in action units (PPO's unclipped) for normalised observations ``(batch,
+        obs_dim)``."""
         y = self(x)
         if deterministic or self.squash is not None:
             return y
@@ -112,6 +114,7 @@ class SB3Critic(nn.Module):
         self.net, self.actor = net, actor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """V(s) ``(batch,)`` for normalised observations ``(batch, obs_dim)``."""
         if self.actor is None:
             return self.net(x).squeeze(-1)
         return self.action_value(x, self.actor(x))

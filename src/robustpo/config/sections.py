@@ -273,7 +273,11 @@ class TrainConfig:
 
     @property
     def learner_section(self) -> str:
-        """Name of the learner section this config holds (``ppo`` or ``td3``)."""
+        """Name of the learner section this config holds (``ppo`` or ``td3``).
+
+        Raises:
+            ConfigError: the config holds none or both.
+        """
         held = [name for name in LEARNER_SECTIONS if getattr(self, name) is not None]
         if len(held) != 1:
             raise ConfigError(f"A config holds exactly one learner section "
