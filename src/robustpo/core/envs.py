@@ -159,6 +159,10 @@ class ThreadedVectorEnv(gym.vector.VectorEnv):
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every copy with its row of ``actions`` ``(num_envs, act_dim)``, in action
+        units; a copy that ends is reset at once and its last observation is in
+        ``info["final_obs"]``. Returns raw observations ``(num_envs, obs_dim)``, raw rewards,
+        terminated and truncated flags ``(num_envs,)`` and that info."""
         first, *rest = self._chunks
         futures = [self._pool.submit(self._step_chunk, c, actions) for c in rest] if rest else []
         self._step_chunk(first, actions)
@@ -177,6 +181,8 @@ class ThreadedVectorEnv(gym.vector.VectorEnv):
         )
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Each copy's attribute ``name`` (through its wrappers), called with the arguments
+        when it is callable."""
         out = []
         for env in self.envs:
             attr = env.get_wrapper_attr(name)
@@ -184,6 +190,7 @@ class ThreadedVectorEnv(gym.vector.VectorEnv):
         return tuple(out)
 
     def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set attribute ``name`` of every copy: one value each, or the same for all."""
         if not isinstance(values, list | tuple):
             values = [values] * self.num_envs
         for env, value in zip(self.envs, values, strict=True):
@@ -290,6 +297,9 @@ class EnvpoolVectorEnv(gym.vector.VectorEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every copy. A seed rebuilds the pool with it: envpool seeds the whole pool
+        from one seed, so copy ``i`` does not start as :class:`ThreadedVectorEnv`'s ``seed + i``
+        would."""
         if self._pool is None or seed is not None:
             self._pool = self._envpool.make(
                 self._env_id, env_type="gymnasium", num_envs=self.num_envs,
@@ -301,6 +311,7 @@ class EnvpoolVectorEnv(gym.vector.VectorEnv):
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """As :meth:`ThreadedVectorEnv.step`."""
         obs, reward, terminated, truncated, _ = self._pool.step(
             np.asarray(actions, dtype=np.float64)
         )
@@ -316,6 +327,11 @@ class EnvpoolVectorEnv(gym.vector.VectorEnv):
         return obs, reward.astype(np.float64), terminated, truncated, info
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Only ``get_sim_state``, which has nothing to save (None per copy).
+
+        Raises:
+            AttributeError: any other name.
+        """
         if name == "get_sim_state":
             return (None,) * self.num_envs
         raise AttributeError(f"EnvpoolVectorEnv does not support call({name!r})")
