@@ -446,12 +446,11 @@ class DirectorVectorEnv(AdversaryVectorEnv):
 
 @register
 class PAADAttack(LearnedAttack, ObservationAttack):
-    """PA-AD (policy adversarial actor-director; Sun, Zhang, Xie, Ma, Zheng, Chen, Huang,
-    ICLR 2022, "Who Is the Strongest Enemy? Towards Optimal and Efficient Evasion Attacks in
-    Deep RL"): a PPO director on :class:`DirectorVectorEnv`
-    chooses a direction in action space; the gradient actor finds the state perturbation that
-    moves the victim's action along it. Quick protocol: 500,000 steps; paper protocol:
-    :data:`PAAD_PAPER_PLAN`."""
+    """PA-AD (policy adversarial actor-director; Sun, Zheng, Liang, Huang, ICLR 2022, "Who Is
+    the Strongest Enemy? Towards Optimal and Efficient Evasion Attacks in Deep RL"): a PPO
+    director on :class:`DirectorVectorEnv` chooses a direction in action space; the gradient
+    actor finds the state perturbation that moves the victim's action along it. Quick
+    protocol: 500,000 steps; paper protocol: :data:`PAAD_PAPER_PLAN`."""
 
     name = "paad"
     description = "PA-AD: learned director in action space + gradient actor (FGSM)"
