@@ -202,7 +202,8 @@ class RobustSarsaAttack(ObservationAttack):
     screening results are saved in ``cache_dir / f"{cache_name}-eps{eps:g}"`` and reused."""
 
     name = "rs"
-    description = "robust Sarsa: PGD minimising a learned Q(s, pi(s')), 4-point grid"
+    description = ("robust Sarsa: PGD minimising a learned Q(s, pi(s')), 4-point grid (30 "
+                   "with --protocol paper)")
     grid: ClassVar[list[tuple[float, float]]] = SMALL_GRID
     learned = True
     workers: int | None = None  # grid points trained side by side (None: scan_workers())
@@ -248,7 +249,8 @@ class RobustSarsaAttack(ObservationAttack):
             "grid": self.grid, "screen_episodes": self.screen_episodes,
             "screen_seed": self.screen_seed, "seed": self.seed,
             "pgd": {"steps": STEPS, "start": START}})
-        keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # file names
+        keys = [f"eps{e:g}-reg{r:g}".replace(".", "p") for e, r in self.grid]  # the cached
+        # Q files' names, which existing caches are keyed by
         fingerprints = [{"victim": cache.victim, "config": config_fingerprint(
             self._entry_config(k, e, r, agent))} for k, (e, r) in enumerate(self.grid)]
         screened = self._cached_screening(cache, keys)

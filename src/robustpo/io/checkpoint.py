@@ -59,21 +59,22 @@ def save_checkpoint(base: Path, tensors: dict[str, torch.Tensor], meta: dict[str
         meta: JSON-serialisable metadata (config, iteration, normaliser statistics...).
 
     Raises:
-        OSError: the directory cannot be written (the previous files stay as they were).
-        TypeError: ``meta`` is not JSON-serialisable.
+        OSError: a file cannot be written. Each write is atomic; should the JSON fail after
+            the tensors were replaced, :func:`load_checkpoint` reports the pair as corrupt.
+        TypeError: ``meta`` is not JSON-serialisable (nothing is written).
     """
     data = st_save({k: v.detach().contiguous() for k, v in tensors.items()})
     weights = base.parent / f"{base.name}.safetensors"
-    atomic_write_bytes(weights, data)
-    record = {
+    record = json.dumps({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "weights": weights.name,
         "sha256": hashlib.sha256(data).hexdigest(),
         "meta": meta,
-    }
+    }, indent=1, sort_keys=True)  # before any write: bad metadata must not orphan new tensors
+    atomic_write_bytes(weights, data)
     meta_path = base.parent / f"{base.name}.json"
-    atomic_write_text(meta_path, json.dumps(record, indent=1, sort_keys=True))
+    atomic_write_text(meta_path, record)
     return meta_path
 
 
