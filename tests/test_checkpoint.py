@@ -145,3 +145,40 @@ def test_missing_run_directory_and_empty_directory(tmp_path):
 def test_act_rejects_wrong_observation_shape():
     with pytest.raises(ValueError, match=r"expects observations of shape \(11,\)"):
         make_agent().act(np.zeros(5))
+
+
+def test_an_agent_with_non_finite_weights_or_statistics_is_refused(tmp_path):
+    agent = gaussian_agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), [8, 8])
+    with torch.no_grad():
+        next(agent.actor.parameters())[0, 0] = float("nan")
+    agent.save(tmp_path / "nan")
+    with pytest.raises(CheckpointError, match="not finite .* actor"):
+        load_agent(tmp_path / "nan")
+    agent = gaussian_agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), [8, 8])
+    agent.obs_normalizer.rms.var[2] = -1.0
+    agent.save(tmp_path / "negative-var")
+    with pytest.raises(CheckpointError, match="negative normaliser variance"):
+        load_agent(tmp_path / "negative-var")
+
+
+def test_normaliser_statistics_of_another_length_are_refused(tmp_path):
+    agent = gaussian_agent("Hopper-v5", 11, 3, -np.ones(3), np.ones(3), [8, 8])
+    tensors = agent.tensors()
+    tensors["obs_rms.mean"] = tensors["obs_rms.mean"][:5]
+    with pytest.raises(CheckpointError, match=r"does not fit this agent .*shape \(5,\)"):
+        agent.load_tensors(tensors, "test")
+
+
+def test_a_resumed_metrics_file_drops_a_torn_last_row(tmp_path):
+    from robustpo.io.rundir import MetricsCSV
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("iteration,loss\n1,0.5\n2,0.4\n3,0.3\n4,0.2\n5")
+    metrics = MetricsCSV(path, ["iteration", "loss"], resume_iteration=3)
+    metrics.write({"iteration": 4, "loss": 0.25})
+    metrics.close()
+    assert path.read_text().splitlines() == ["iteration,loss", "1,0.5", "2,0.4", "3,0.3",
+                                             "4,0.25"]
+    path.write_text("iteration,loss\n1,0.5\n,0.4\n")  # a row without its iteration
+    MetricsCSV(path, ["iteration", "loss"], resume_iteration=3).close()
+    assert path.read_text().splitlines() == ["iteration,loss", "1,0.5"]

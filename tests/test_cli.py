@@ -90,6 +90,17 @@ def test_list_shows_every_kind():
      "is one of a run directory's own files"),
     (["landscape", "zoo/ppo-Hopper-v5", "--out", "zoo/ppo-Hopper-v5/agent"],
      "is one of a run directory's own files"),
+    (["eval", "zoo/ppo-Hopper-v5", "--json", "zoo/ppo-Hopper-v5/agent.json"],
+     "is one of a run directory's own files"),
+    (["attack", "zoo/ppo-Hopper-v5", "--json", "zoo/ppo-Hopper-v5/config.yaml"],
+     "is one of a run directory's own files"),
+    (["eval", "zoo/ppo-Hopper-v5", "--csv", "zoo/ppo-Hopper-v5/metrics.csv"],
+     "is one of a run directory's own files"),
+    (["eval", "zoo/ppo-Hopper-v5", "--seed", "-1"], "--seed must be 0 or more"),
+    (["attack", "zoo/ppo-Hopper-v5", "--attacks", "random", "--episodes", "2"],
+     "holds a result this run would replace with less: the attacks critic, mad, paad, rs, "
+     "sarl; 50 episodes per attack (this run: 2); the paper protocol's learned attacks"),
+    (["attack", "zoo/ppo-Hopper-v5", "--eps", "0.2"], "eps 0.075 (this run: 0.2)"),
     (["landscape", "zoo/ppo-Hopper-v5", "--seed", "-1"], "--seed >= 0"),
     (["toy", "--inits", "0"], "--inits, --iterations and --length must be >= 1"),
     (["toy", "--out", "README.md"], "README.md is a file, not a directory"),
@@ -129,3 +140,27 @@ def test_toy_writes_its_fractions_and_figures(tmp_path):
     assert (tmp_path / "toy.png").stat().st_size > 0 and (tmp_path / "toy.svg").is_file()
     code, out = run_cli("toy", "--out", str(tmp_path), "--r-safe", "0.95")
     assert code != 0 and "r_safe" in out and "Traceback" not in out
+
+
+def test_attack_replaces_a_fuller_result_only_when_forced(tmp_path):
+    zoo = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
+    run = tmp_path / "run"
+    load_agent(zoo).save(run)
+    full = (zoo / "attack.json").read_text()
+    (run / "attack.json").write_text(full)
+    code, out = run_cli("attack", str(run), "--attacks", "random", "--episodes", "1")
+    assert code == 2 and "--force" in out
+    assert (run / "attack.json").read_text() == full
+    code, out = run_cli("attack", str(run), "--attacks", "random", "--episodes", "1",
+                        "--force")
+    assert code == 0, out
+    assert list(json.loads((run / "attack.json").read_text())["attacks"]) == ["random"]
+
+
+def test_train_refuses_a_directory_holding_an_agent(tmp_path):
+    zoo = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
+    load_agent(zoo).save(tmp_path / "agent")
+    before = (tmp_path / "agent" / "agent.safetensors").read_bytes()
+    code, out = run_cli("train", "--out", str(tmp_path / "agent"), "--steps", "4096")
+    assert code == 2 and "already holds agent.json" in " ".join(out.split())
+    assert (tmp_path / "agent" / "agent.safetensors").read_bytes() == before

@@ -61,3 +61,11 @@ def test_unknown_attack_and_bad_arguments():
         make_attack("mad-max")
     with pytest.raises(ConfigError, match="episodes must be an integer >= 1"):
         evaluate(pendulum_agent(), episodes=0)
+
+
+def test_an_agent_of_another_environment_is_refused_before_any_episode():
+    from robustpo.evaluation.episodes import run_episodes
+
+    agent = gaussian_agent("Pendulum-v1", 3, 1, np.array([-2.0]), np.array([2.0]), [8, 8])
+    with pytest.raises(ConfigError, match=r"Hopper-v5 has observations of shape \(11,\)"):
+        run_episodes(agent, make_attack("none"), 0.0, 1, env_id="Hopper-v5")

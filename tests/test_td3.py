@@ -3,6 +3,7 @@ replay buffer, exact resume with the buffer in the checkpoint (and on Box2D, who
 state cannot be saved), evaluations during training, and learning a small task."""
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -329,3 +330,25 @@ def test_pr_and_nr_td3_resume_bit_exactly_with_their_adversary(tmp_path, algo):
         checkpoint_paths(tmp_path)[-1])[0])
     assert tensors_equal(learner.agent.tensors(), full.agent.tensors())
     learner.close()
+
+
+def test_select_never_keeps_a_policy_with_non_finite_weights(tmp_path):
+    zoo = Path(__file__).resolve().parents[1] / "zoo" / "ppo-Hopper-v5"
+    good = load_agent(zoo)
+    broken = load_agent(zoo)
+    with torch.no_grad():
+        next(broken.actor.parameters()).fill_(float("nan"))
+    for diverged, fine in (("best", "last"), ("last", "best")):
+        run = tmp_path / diverged
+        broken.save(run / diverged, evaluation={"eval_return": 9999.0})
+        good.save(run / fine, evaluation={"eval_return": 0.0})
+        selection = select_final_policy(run, 1)
+        assert selection.kept == fine
+        assert tensors_equal(load_agent(run).tensors(), good.tensors())
+        recorded = load_checkpoint(run / "agent.json")[1]["evaluation"]["selection"]
+        assert recorded[f"{diverged}_return"] is None and recorded["kept"] == fine
+    both = tmp_path / "both"
+    broken.save(both / "best", evaluation={"eval_return": 0.0})
+    broken.save(both / "last")
+    with pytest.raises(CheckpointError, match="not finite"):
+        select_final_policy(both, 1)

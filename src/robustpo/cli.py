@@ -96,8 +96,11 @@ def _print_config(algo: str, env: str, preset: str | None, overrides: dict, seed
 
 
 def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float] = (),
-                       protocol: str = "quick") -> None:
-    """Reject bad --episodes / --eps / --protocol values before any work starts."""
+                       protocol: str = "quick", seed: int = 0) -> None:
+    """Reject bad --episodes / --eps / --protocol / --seed values before any work starts."""
+    if seed < 0:
+        raise ConfigError(f"--seed must be 0 or more (episode j starts from reset(seed=SEED + "
+                          f"j)); got {seed}.")
     from .attacks.base import PROTOCOLS
     from .evaluation.episodes import check_eval_args
 
@@ -107,9 +110,22 @@ def _check_eval_values(episodes: int, eps: float | None, eps_values: list[float]
         check_eval_args(episodes, e)
 
 
-# A run directory's own files, which report, compare, landscape and toy must never replace.
-_RUN_FILES = ("config.yaml", "meta.json", "metrics.csv", "agent.json", "agent.safetensors",
-              "eval.json", "eval.csv")
+# A run directory's state, which no command's output may replace, and its result files,
+# which only eval and attack write.
+_RUN_STATE_FILES = ("config.yaml", "meta.json", "metrics.csv", "agent.json",
+                    "agent.safetensors")
+_RESULT_FILES = ("eval.json", "eval.csv")
+
+
+def _is_run_state(path: Path) -> bool:
+    """A run's config, metadata, learning curve, agent, checkpoint or any weights file."""
+    return (path.name in _RUN_STATE_FILES or path.suffix == ".safetensors"
+            or path.parent.name == "checkpoints")
+
+
+def _is_result(path: Path) -> bool:
+    return path.name in _RESULT_FILES or (
+        path.name.startswith(("attack", "robustness_curve")) and path.suffix in (".json", ".csv"))
 
 
 def _check_outputs(*paths: Path | None, keep_run_files: bool = False) -> None:
@@ -118,19 +134,19 @@ def _check_outputs(*paths: Path | None, keep_run_files: bool = False) -> None:
 
     Args:
         paths: the files the command will write (None: not written).
-        keep_run_files: refuse paths that hold a run's own files (config, agent, metrics,
-            attack results), for commands whose output is of another kind.
+        keep_run_files: also refuse a run's result files (attack and eval results), for
+            commands whose output is of another kind.
 
     Raises:
-        ConfigError: a path is a directory or one of a run's files (``keep_run_files``), a
-            parent is a file, or its directory cannot be created or written.
+        ConfigError: a path is an existing file of a run's state (config, metadata, metrics,
+            agent, checkpoints, weights) or, with ``keep_run_files``, one of its results; a
+            path is a directory, a parent is a file, or its directory cannot be created or
+            written.
     """
     for path in paths:
         if path is None:
             continue
-        if keep_run_files and path.is_file() and (path.name in _RUN_FILES or (
-                path.name.startswith(("attack", "robustness_curve"))
-                and path.suffix in (".json", ".csv"))):
+        if path.is_file() and (_is_run_state(path) or (keep_run_files and _is_result(path))):
             raise ConfigError(f"{path} is one of a run directory's own files, and writing there "
                               f"would replace it. Choose another output path.")
         existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
@@ -191,7 +207,7 @@ def eval_(
     from .results.suite import resolve_attack_names, run_suite
     from .results.tables import print_results, write_csv, write_json
 
-    _check_eval_values(episodes, eps, protocol=protocol)
+    _check_eval_values(episodes, eps, protocol=protocol, seed=seed)
     _check_outputs(json_, csv)
     names = resolve_attack_names(attack) if attack.strip() not in ("", "none") else []
     agent = load_agent(run_dir)
@@ -263,6 +279,9 @@ def attack(
         help="PGD steps of the min-q and min-oa-q action attacks (default 10, each eps/steps "
              "half-ranges); more steps check whether a 10-step attack overestimates "
              "robustness.")] = None,
+    force: Annotated[bool, typer.Option(
+        help="Replace the run's result file even when it holds more (other attacks, more "
+             "episodes, the paper protocol, another eps) than this run will.")] = False,
 ) -> None:
     """Attack a trained agent with a suite of attacks: natural return, the return under each
     attack, and the worst case (or a robustness curve over --eps-sweep)."""
@@ -277,7 +296,7 @@ def attack(
 
     names = resolve_attack_names(attacks, target)
     eps_values = _parse_eps_sweep(eps_sweep) if eps_sweep is not None else []
-    _check_eval_values(episodes, eps, eps_values, protocol)
+    _check_eval_values(episodes, eps, eps_values, protocol, seed)
     _check_outputs(json_)
     if env is not None and sb3 is None:
         raise ConfigError("--env applies to --sb3 models only; a robustpo agent is attacked on "
@@ -317,13 +336,50 @@ def attack(
     else:
         if eps is None:
             eps = _agent_eps(agent, what) if target == "observation" else ACTION_EPS
+        json_path = json_ or base / RESULT_FILES[target]
+        if json_ is None and not force:
+            _check_result_not_lost(json_path, names, episodes, eps, protocol)
         with console.status(f"{agent.env_id}: {len(names)} attacks x {episodes} episodes"):
             suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks",
                               protocol=protocol, target=target, pgd_steps=pgd_steps)
         console.print(suite_table(suite, f"{agent.env_id}: {run_dir} ({target} attacks)"))
-        json_path = json_ or base / RESULT_FILES[target]
         atomic_write_text(json_path, json.dumps(suite.to_json(), indent=1))
     console.print(f"Wrote {json_path}")
+
+
+def _check_result_not_lost(path: Path, names: list[str], episodes: int, eps: float,
+                           protocol: str) -> None:
+    """Refuse to replace a run's suite result with one that holds less: its learned attacks
+    may have taken hours. A result of the same suite at the same eps, or a quick-protocol
+    result re-measured with the paper protocol, is replaced.
+
+    Raises:
+        ConfigError: ``path`` holds attacks this run leaves out, more episodes, the paper
+            protocol where this run uses the quick one, or another eps.
+    """
+    import json
+
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+        old_names = set(old["attacks"])
+        old_episodes, old_eps = int(old["episodes"]), float(old["eps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not a suite result robustpo can read: nothing to compare with
+    lost = []
+    if missing := sorted(old_names - set(names)):
+        lost.append(f"the attacks {', '.join(missing)}")
+    if old_episodes > episodes:
+        lost.append(f"{old_episodes} episodes per attack (this run: {episodes})")
+    if old.get("protocol") == "paper" and protocol != "paper":
+        lost.append("the paper protocol's learned attacks (this run: quick)")
+    if not math.isclose(old_eps, eps, rel_tol=1e-9, abs_tol=1e-12):
+        lost.append(f"eps {old_eps:g} (this run: {eps:g})")
+    if lost:
+        raise ConfigError(f"{path} holds a result this run would replace with less: "
+                          f"{'; '.join(lost)}. Write this run elsewhere with --json FILE, or "
+                          f"pass --force to replace it.")
 
 
 def _parse_eps_sweep(text: str) -> list[float]:

@@ -43,8 +43,9 @@ class NonFiniteError(RobustpoError, FloatingPointError):
         super().__init__(
             f"Training stopped at iteration {iteration}: {quantity} became NaN or infinite. "
             f"{kept}. Common causes are a learning rate that is too high, an environment that "
-            f"returns NaN, or an extreme --set override; lower the learning rate or check the "
-            f"environment before resuming."
+            f"returns NaN, or an extreme --set override. `--resume` continues with the run's "
+            f"config; to change a value (e.g. a lower learning rate), train a new run with "
+            f"--set, or check the environment and resume."
         )
 
 

@@ -150,12 +150,19 @@ class Agent:
             self.obs_normalizer.rms.load_state(
                 {k: tensors[f"obs_rms.{k}"].numpy() for k in ("mean", "var", "count")}
             )
-        except (KeyError, RuntimeError) as exc:
+        except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(
                 f"{source} does not fit this agent ({self.env_id}, obs {self.obs_dim}, act "
                 f"{self.act_dim}, modules {', '.join(self.modules)}): "
                 f"{str(exc).splitlines()[0]}"
             ) from None
+        bad = [name for name, t in self.modules.state_dict().items()
+               if t.is_floating_point() and not torch.isfinite(t).all()]
+        if bad:
+            raise CheckpointError(
+                f"{source} holds weights that are not finite (NaN or inf) in {', '.join(bad)}: "
+                f"the policy diverged before it was saved. Use an earlier checkpoint of the run."
+            )
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Agent:

@@ -51,10 +51,23 @@ class RunningMeanStd:
         return {"mean": self.mean.copy(), "var": self.var.copy(), "count": np.array(self.count)}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Load what :meth:`state` produced (arrays of the same shapes)."""
-        self.mean = np.asarray(state["mean"], dtype=np.float64).copy()
-        self.var = np.asarray(state["var"], dtype=np.float64).copy()
-        self.count = float(np.asarray(state["count"]))
+        """Load what :meth:`state` produced (arrays of the same shapes).
+
+        Raises:
+            ValueError: ``mean`` or ``var`` of another shape than this normaliser's, or
+                statistics that are not finite, a negative variance or a negative count.
+        """
+        mean = np.asarray(state["mean"], dtype=np.float64)
+        var = np.asarray(state["var"], dtype=np.float64)
+        count = float(np.asarray(state["count"]))
+        if mean.shape != self.mean.shape or var.shape != self.var.shape:
+            raise ValueError(f"normaliser statistics of shape {mean.shape} / {var.shape}, "
+                             f"expected {self.mean.shape}")
+        if not (np.isfinite(mean).all() and np.isfinite(var).all() and np.isfinite(count)):
+            raise ValueError("normaliser statistics that are not finite (NaN or inf)")
+        if (var < 0).any() or count < 0:
+            raise ValueError("a negative normaliser variance or count")
+        self.mean, self.var, self.count = mean.copy(), var.copy(), count
 
 
 class ObservationNormalizer:

@@ -117,6 +117,23 @@ def check_eval_args(episodes: int, eps: float) -> None:
             f"action, e.g. 0.1), got {eps!r}.")
 
 
+def check_agent_fits_env(agent: Agent, env: Any, env_id: str) -> None:
+    """Check that ``agent`` takes ``env``'s observations and gives its actions.
+
+    Raises:
+        ConfigError: the observation or action vector lengths differ (an agent trained on
+            another environment, or an agent description edited by hand).
+    """
+    obs_shape, act_shape = env.observation_space.shape, env.action_space.shape
+    if obs_shape != (agent.obs_dim,) or act_shape != (agent.act_dim,):
+        raise ConfigError(
+            f"{env_id} has observations of shape {obs_shape} and actions of shape {act_shape}, "
+            f"but the agent takes {agent.obs_dim} observation and gives {agent.act_dim} action "
+            f"values: it was trained on another environment (its description names "
+            f"{agent.env_id}). Evaluate it on the environment it was trained on."
+        )
+
+
 def run_episodes(
     agent: Agent,
     attack: Perturbation,
@@ -145,17 +162,19 @@ def run_episodes(
         env_id: environment to evaluate on (default: the one the agent was trained on).
 
     Raises:
-        ConfigError: ``episodes < 1`` or a negative or non-finite ``eps``.
+        ConfigError: ``episodes < 1``, a negative or non-finite ``eps``, or an agent that does
+            not fit the environment (:func:`check_agent_fits_env`).
         UnknownNameError: unknown environment.
         PerturbationOutOfBallError: the attack left the eps-ball (ActionOutOfBallError: the
             action ball or the action space).
     """
     check_eval_args(episodes, eps)
     env_id = env_id or agent.env_id
+    envs = [make_env(env_id) for _ in range(min(num_envs, episodes))]
+    check_agent_fits_env(agent, envs[0], env_id)
     attack.prepare(agent, eps)
     on_actions = attack.target == "action"
     low, high = torch.as_tensor(agent.action_low), torch.as_tensor(agent.action_high)
-    envs = [make_env(env_id) for _ in range(min(num_envs, episodes))]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
     episode_of = list(range(len(envs)))  # episode each env is running, -1 when idle

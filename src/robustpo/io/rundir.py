@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
 import platform
 import subprocess
@@ -150,13 +151,21 @@ def find_agent_file(path: Path) -> Path:
     )
 
 
+def _row_iteration(row: dict[str, str]) -> int | None:
+    """A metrics row's iteration, or None for a row torn by an interrupted write."""
+    try:
+        return int(row["iteration"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class MetricsCSV:
     """Append rows to ``metrics.csv``; a resumed run drops rows past its checkpoint.
 
     Args:
         path: the CSV file; fields: its columns, in order (``iteration`` first);
-        resume_iteration: the checkpoint's iteration when resuming (rows past it are dropped),
-            else None (a new file).
+        resume_iteration: the checkpoint's iteration when resuming (rows past it, and a last
+            row torn by an interrupted write, are dropped), else None (a new file).
     """
 
     def __init__(self, path: Path, fields: list[str], resume_iteration: int | None) -> None:
@@ -164,11 +173,13 @@ class MetricsCSV:
         rows: list[dict[str, str]] = []
         if resume_iteration is not None and path.is_file():
             with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= resume_iteration]
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows({k: r.get(k, "") for k in fields} for r in rows)
+                rows = [r for r in csv.DictReader(f)
+                        if _row_iteration(r) is not None and _row_iteration(r) <= resume_iteration]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in fields} for r in rows)
+        atomic_write_text(path, text.getvalue())  # an interrupted resume keeps the old curve
         self._file = path.open("a", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=fields)
 

@@ -104,11 +104,20 @@ class Resume(Callback):
                     f"`robustpo train ... --out NEW_DIR` instead.")
             return
         tensors, meta = load_checkpoint(ckpts[-1])
-        if config_from_dict(meta["config"], str(ckpts[-1])) != run.learner.cfg:
+        if "config" not in meta:
+            raise CheckpointError(
+                f"Checkpoint {ckpts[-1]} records no config (key 'config'), so it was not "
+                f"written by `robustpo train`. Move it out of {ckpts[-1].parent} to resume from "
+                f"the checkpoint before it.")
+        saved = config_from_dict(meta["config"], str(ckpts[-1]))
+        if saved != run.learner.cfg:
+            new = _flat(run.learner.cfg.to_dict())
+            differing = sorted(k for k, v in _flat(saved.to_dict()).items() if new.get(k) != v)
             raise CheckpointError(
                 f"Checkpoint {ckpts[-1]} was written with a config that differs from "
-                f"{run.run_dir}/config.yaml; the run directory is inconsistent. Restore "
-                f"config.yaml.")
+                f"{run.run_dir}/config.yaml in {', '.join(differing) or 'its values'}. A run "
+                f"continues with the config it started with: restore config.yaml, or train a "
+                f"new run with --set to change a value.")
         run.learner.restore(tensors, meta, str(ckpts[-1]))
         run.start_iteration = run.learner.iteration
         run.last_checkpoint = str(ckpts[-1])
@@ -315,3 +324,14 @@ def iteration_metrics(learner: Learner, stats: dict[str, float], t0: float, step
         steps_per_s=round((learner.global_step - steps0) / max(elapsed, 1e-9), 1),
         **learner.episodes.summary(),
     )
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"ppo": {"policy_lr": x}}`` -> ``{"ppo.policy_lr": x}``, as ``--set`` names keys."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

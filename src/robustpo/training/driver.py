@@ -95,6 +95,13 @@ def train(
                 f"{run_dir} already holds a run. Continue it with `robustpo train --resume "
                 f"{run_dir}`, or choose another --out."
             )
+        held = [name for name in ("agent.json", "agent.safetensors", "metrics.csv",
+                                  "checkpoints") if (run_dir / name).exists()]
+        if held:
+            raise CheckpointError(
+                f"{run_dir} already holds {', '.join(held)} (an agent or a run without its "
+                f"config.yaml); training there would replace them. Choose another --out."
+            )
     learner = make_learner(cfg, method_class(cfg.algo).learner)
     try:
         if resume is None:

@@ -12,6 +12,7 @@ keeps the higher mean (nominal return only, the same rule for every method).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,16 +32,22 @@ class Selection:
     is now the run's agent (``"best"`` or ``"last"``)."""
 
     episodes: int
-    best_return: float
+    best_return: float  # NaN: the candidate could not be loaded (e.g. non-finite weights)
     best_ci: tuple[float, float]
     last_return: float
     last_ci: tuple[float, float]
     kept: str
 
-    def record(self) -> dict[str, float | int | str]:
+    def record(self) -> dict[str, float | int | str | None]:
         """The entry written to the agent's ``agent.json`` under ``selection``."""
-        return dict(episodes=self.episodes, seed=SELECT_SEED, best_return=self.best_return,
-                    last_return=self.last_return, kept=self.kept)
+        return dict(episodes=self.episodes, seed=SELECT_SEED,
+                    best_return=_finite_or_none(self.best_return),
+                    last_return=_finite_or_none(self.last_return), kept=self.kept)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: a candidate that could not be measured is recorded as null."""
+    return value if math.isfinite(value) else None
 
 
 def select_final_policy(run_dir: str | Path, episodes: int) -> Selection:
@@ -54,7 +61,8 @@ def select_final_policy(run_dir: str | Path, episodes: int) -> Selection:
 
     Raises:
         CheckpointError: ``run_dir`` is not a directory, lacks ``last/`` or a best-evaluated
-            policy, or their files are corrupt.
+            policy, or neither candidate can be loaded (corrupt files, non-finite weights); a
+            candidate that cannot be loaded, or returns NaN, is never kept.
         ConfigError: ``episodes`` < 1.
     """
     from ..agents.agent import AGENT_FILE, load_agent
@@ -78,13 +86,23 @@ def select_final_policy(run_dir: str | Path, episodes: int) -> Selection:
                                   "agent.json recording its evaluation).")
         best_dir.mkdir(exist_ok=True)
         copy_agent(run_dir, best_dir)
-    stats = {}
+    stats, unusable = {}, {}
     for name, directory in ((BEST_DIR, best_dir), (LAST_DIR, last_dir)):
-        stats[name] = run_episodes(load_agent(directory), NoAttack(), 0.0, episodes,
-                                   seed=SELECT_SEED).stats
-    kept = LAST_DIR if stats[LAST_DIR].mean > stats[BEST_DIR].mean else BEST_DIR
-    selection = Selection(episodes, stats[BEST_DIR].mean, stats[BEST_DIR].ci95,
-                          stats[LAST_DIR].mean, stats[LAST_DIR].ci95, kept)
+        try:
+            agent = load_agent(directory)
+        except CheckpointError as exc:  # e.g. weights gone NaN: the other candidate may do
+            unusable[name] = exc
+            continue
+        stats[name] = run_episodes(agent, NoAttack(), 0.0, episodes, seed=SELECT_SEED).stats
+    if not stats:
+        raise unusable[BEST_DIR]
+    # A candidate that cannot be loaded, or whose mean is NaN, never wins.
+    score = {name: (s.mean if math.isfinite(s.mean) else -math.inf) for name, s in stats.items()}
+    kept = max((BEST_DIR, LAST_DIR), key=lambda name: score.get(name, -math.inf))
+    nan_stats = (math.nan, (math.nan, math.nan))
+    best = (stats[BEST_DIR].mean, stats[BEST_DIR].ci95) if BEST_DIR in stats else nan_stats
+    last = (stats[LAST_DIR].mean, stats[LAST_DIR].ci95) if LAST_DIR in stats else nan_stats
+    selection = Selection(episodes, *best, *last, kept)
     chosen = (best_dir if kept == BEST_DIR else last_dir) / f"{AGENT_FILE}.json"
     tensors, meta = load_checkpoint(chosen)
     meta["evaluation"] = dict(meta.get("evaluation", {}), selection=selection.record())
