@@ -77,6 +77,12 @@ def test_overrides_are_typed_checked_and_qualified():
         resolve_config("barppo", "Hopper-v5", overrides={"kappa": -1})
     with pytest.raises(UnknownNameError, match="Unknown preset"):
         resolve_config("ppo", "Hopper-v5", preset="nonexistent")
+    for value in ("inf", ".inf", "nan", "-inf"):
+        with pytest.raises(ConfigError, match="must be a finite number"):
+            resolve_config("ppo", "Hopper-v5",
+                           overrides=parse_set_options([f"policy_lr={value}"]))
+    with pytest.raises(ConfigError, match="'attack_eps' must be a finite number"):
+        resolve_config("ppo", "Hopper-v5", overrides=parse_set_options(["attack_eps=.inf"]))
 
 
 def test_unknown_method_and_keys_list_the_valid_ones():

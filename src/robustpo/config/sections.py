@@ -17,7 +17,9 @@ written qualified (``ppo.policy_lr``) or bare when only one section has it (``po
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -333,7 +335,8 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
     """Check ``value`` against the dataclass type ``hint``; ints are accepted for floats.
 
     Raises:
-        ConfigError: the value does not have the field's type.
+        ConfigError: the value does not have the field's type, or is a NaN or infinite
+            float.
     """
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -350,13 +353,13 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"Config key {key!r} must be true or false, got {value!r}.")
         return value
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
     if hint is float and isinstance(value, str):
-        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
-            return float(value)
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            value = float(value)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):  # no setting has a meaning at NaN or infinity
+            raise ConfigError(f"Config key {key!r} must be a finite number, got {value!r}.")
+        return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is int and isinstance(value, float) and value.is_integer():
