@@ -298,17 +298,19 @@ class NonFiniteStop(Callback):
 
 def default_callbacks(run_cfg: RunConfig, resuming: bool, progress: bool) -> list[Callback]:
     """The driver's callbacks: resume (if resuming), the NaN stop, evaluations (if
-    ``run_cfg.eval_every``), checkpoints, CSV, TensorBoard and the progress bar (if
+    ``run_cfg.eval_every``), CSV, TensorBoard, checkpoints and the progress bar (if
     ``progress``)."""
     callbacks: list[Callback] = [Resume()] if resuming else []
     # The NaN stop comes before the checkpoint, so that a non-finite iteration is never saved;
-    # evaluations come before the logs, which write their columns.
+    # evaluations come before the logs, which write their columns; the logs come before the
+    # checkpoint, so that a run killed in between has the checkpoint's row (a resume drops
+    # rows past its checkpoint, never one before it).
     callbacks.append(NonFiniteStop())
     if run_cfg.eval_every:
         callbacks.append(Evaluations(run_cfg.eval_every, run_cfg.eval_episodes,
                                      run_cfg.keep_best))
-    callbacks += [Checkpoints(run_cfg.checkpoint_every, run_cfg.keep_checkpoints), CSVLog(),
-                  TensorBoardLog()]
+    callbacks += [CSVLog(), TensorBoardLog(),
+                  Checkpoints(run_cfg.checkpoint_every, run_cfg.keep_checkpoints)]
     if progress:
         callbacks.append(ProgressBar())
     return callbacks
