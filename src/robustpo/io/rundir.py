@@ -174,7 +174,7 @@ class MetricsCSV:
         if resume_iteration is not None and path.is_file():
             with path.open(newline="") as f:
                 rows = [r for r in csv.DictReader(f)
-                        if _row_iteration(r) is not None and _row_iteration(r) <= resume_iteration]
+                        if (it := _row_iteration(r)) is not None and it <= resume_iteration]
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=fields)
         writer.writeheader()
