@@ -183,3 +183,34 @@ def test_a_resumed_metrics_file_drops_a_torn_last_row(tmp_path):
     path.write_text("iteration,loss\n1,0.5\n,0.4\n")  # a row without its iteration
     MetricsCSV(path, ["iteration", "loss"], resume_iteration=3).close()
     assert path.read_text().splitlines() == ["iteration,loss", "1,0.5"]
+
+
+def test_a_save_interrupted_between_its_two_writes_loads_the_previous_pair(tmp_path, monkeypatch):
+    """The tensors are replaced before the JSON; a crash in between must not lose the agent."""
+    import robustpo.io.checkpoint as ckpt
+
+    save_checkpoint(tmp_path / "agent", {"w": torch.zeros(3)}, {"version": 1})
+    real_write_text = ckpt.atomic_write_text
+
+    def crash(path, text):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "atomic_write_text", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path / "agent", {"w": torch.ones(3)}, {"version": 2})
+    monkeypatch.setattr(ckpt, "atomic_write_text", real_write_text)
+    with pytest.warns(RuntimeWarning, match="save was interrupted"):
+        tensors, meta = load_checkpoint(tmp_path / "agent.json")
+    assert meta == {"version": 1} and tensors["w"].tolist() == [0.0, 0.0, 0.0]
+    save_checkpoint(tmp_path / "agent", {"w": torch.ones(3)}, {"version": 3})  # a later save
+    tensors, meta = load_checkpoint(tmp_path / "agent.json")
+    assert meta == {"version": 3} and tensors["w"].tolist() == [1.0, 1.0, 1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.json", "agent.safetensors"]
+
+
+def test_a_previous_copy_that_does_not_match_is_not_loaded(tmp_path):
+    save_checkpoint(tmp_path / "agent", {"w": torch.zeros(3)}, {"version": 1})
+    (tmp_path / "agent.safetensors.prev").write_bytes(b"stale")
+    (tmp_path / "agent.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt: their SHA-256 does not match"):
+        load_checkpoint(tmp_path / "agent.json")

@@ -3,7 +3,9 @@
 A checkpoint ``NAME`` is two files: ``NAME.safetensors`` (tensors) and ``NAME.json``
 (metadata and the SHA-256 of the tensor file). The tensor file is written first and the JSON
 last, each through a temporary file and ``os.replace``; so a checkpoint exists only once both
-are complete, and a crash at any moment leaves the previous checkpoint intact.
+are complete. Replacing a checkpoint of the same name (an agent, a cached attacker) keeps the
+old tensors as ``NAME.safetensors.prev`` until the new JSON is in place, so a crash between
+the two writes leaves the old pair loadable: :func:`load_checkpoint` falls back to it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +64,7 @@ def save_checkpoint(base: Path, tensors: dict[str, torch.Tensor], meta: dict[str
 
     Raises:
         OSError: a file cannot be written. Each write is atomic; should the JSON fail after
-            the tensors were replaced, :func:`load_checkpoint` reports the pair as corrupt.
+            the tensors were replaced, :func:`load_checkpoint` loads the previous pair.
         TypeError: ``meta`` is not JSON-serialisable (nothing is written).
     """
     data = st_save({k: v.detach().contiguous() for k, v in tensors.items()})
@@ -72,10 +76,22 @@ def save_checkpoint(base: Path, tensors: dict[str, torch.Tensor], meta: dict[str
         "sha256": hashlib.sha256(data).hexdigest(),
         "meta": meta,
     }, indent=1, sort_keys=True)  # before any write: bad metadata must not orphan new tensors
-    atomic_write_bytes(weights, data)
     meta_path = base.parent / f"{base.name}.json"
+    previous = _previous_weights(weights)
+    previous.unlink(missing_ok=True)
+    if weights.is_file() and meta_path.is_file():
+        try:  # the old JSON's tensors, kept until the new JSON replaces it
+            os.link(weights, previous)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(weights, previous)
+    atomic_write_bytes(weights, data)
     atomic_write_text(meta_path, record)
+    previous.unlink(missing_ok=True)
     return meta_path
+
+
+def _previous_weights(weights: Path) -> Path:
+    return weights.with_name(f"{weights.name}.prev")
 
 
 def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -106,12 +122,20 @@ def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
             f"{meta_path} is a {fmt!r} checkpoint of format version {version}; this robustpo "
             f"reads {FORMAT!r} version {FORMAT_VERSION}. Use the robustpo release that wrote it."
         )
-    if not weights.is_file():
+    previous = _previous_weights(weights)
+    data = weights.read_bytes() if weights.is_file() else None
+    if (data is None or hashlib.sha256(data).hexdigest() != digest) and previous.is_file():
+        old = previous.read_bytes()
+        if hashlib.sha256(old).hexdigest() == digest:
+            warnings.warn(f"{weights} does not match {meta_path.name}: a save was interrupted "
+                          f"between its two writes. Loading the previous checkpoint from "
+                          f"{previous.name}.", RuntimeWarning, stacklevel=2)
+            data = old
+    if data is None:
         raise CheckpointError(
             f"Checkpoint weights {weights} are missing (its metadata {meta_path} exists). "
             f"{_recovery(meta_path)}"
         )
-    data = weights.read_bytes()
     if hashlib.sha256(data).hexdigest() != digest:
         raise CheckpointError(
             f"Checkpoint weights {weights} are corrupt: their SHA-256 does not match the one "
