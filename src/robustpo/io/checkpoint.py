@@ -122,21 +122,22 @@ def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
             f"{meta_path} is a {fmt!r} checkpoint of format version {version}; this robustpo "
             f"reads {FORMAT!r} version {FORMAT_VERSION}. Use the robustpo release that wrote it."
         )
-    previous = _previous_weights(weights)
     data = weights.read_bytes() if weights.is_file() else None
-    if (data is None or hashlib.sha256(data).hexdigest() != digest) and previous.is_file():
+    intact = data is not None and hashlib.sha256(data).hexdigest() == digest
+    previous = _previous_weights(weights)
+    if not intact and previous.is_file():  # hashed once: a TD3 checkpoint holds its buffer
         old = previous.read_bytes()
         if hashlib.sha256(old).hexdigest() == digest:
             warnings.warn(f"{weights} does not match {meta_path.name}: a save was interrupted "
                           f"between its two writes. Loading the previous checkpoint from "
                           f"{previous.name}.", RuntimeWarning, stacklevel=2)
-            data = old
+            data, intact = old, True
     if data is None:
         raise CheckpointError(
             f"Checkpoint weights {weights} are missing (its metadata {meta_path} exists). "
             f"{_recovery(meta_path)}"
         )
-    if hashlib.sha256(data).hexdigest() != digest:
+    if not intact:
         raise CheckpointError(
             f"Checkpoint weights {weights} are corrupt: their SHA-256 does not match the one "
             f"recorded in {meta_path.name} (the file was truncated or changed). "
