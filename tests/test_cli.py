@@ -101,6 +101,11 @@ def test_list_shows_every_kind():
      "holds a result this run would replace with less: the attacks critic, mad, paad, rs, "
      "sarl; 50 episodes per attack (this run: 2); the paper protocol's learned attacks"),
     (["attack", "zoo/ppo-Hopper-v5", "--eps", "0.2"], "eps 0.075 (this run: 0.2)"),
+    (["eval", "zoo/ppo-Hopper-v5", "--episodes", "2"],
+     "eval.json holds a result this run would replace with less: the attacks random; 50 "
+     "episodes per attack (this run: 2)"),
+    (["eval", "zoo/ppo-Hopper-v5", "--attack", "random", "--eps", "0.2"],
+     "eps 0.075 (this run: 0.2)"),
     (["landscape", "zoo/ppo-Hopper-v5", "--seed", "-1"], "--seed >= 0"),
     (["toy", "--inits", "0"], "--inits, --iterations and --length must be >= 1"),
     (["toy", "--out", "README.md"], "README.md is a file, not a directory"),

@@ -200,6 +200,9 @@ def eval_(
         help="Learned attacks' budgets and search: quick (one configuration, 500k steps; the "
              "worst case is an upper bound) or paper (the reference protocol's scans).")
     ] = "quick",
+    force: Annotated[bool, typer.Option(
+        help="Replace RUN_DIR/eval.json even when it holds more (other attacks, more "
+             "episodes, the paper protocol, another eps) than this run will.")] = False,
 ) -> None:
     """Evaluate a trained agent: natural return, and the return under the attack."""
     _one_torch_thread()
@@ -214,13 +217,15 @@ def eval_(
     base = run_dir if run_dir.is_dir() else run_dir.parent
     if eps is None:
         eps = _agent_eps(agent, str(run_dir)) if names else 0.0
+    json_path, csv_path = json_ or base / "eval.json", csv or base / "eval.csv"
+    if json_ is None and not force:
+        _check_result_not_lost(json_path, names, episodes, eps, protocol)
     with console.status(f"{agent.env_id}: {episodes} episodes, attacks {', '.join(names)}"):
         suite = run_suite(agent, names, eps, episodes, seed, cache_dir=base / "attacks",
                           protocol=protocol)
     results = [suite.natural, *suite.attacks.values()]
     print_results(results, f"{agent.env_id}: {run_dir}")
-    json_path, csv_path = json_ or base / "eval.json", csv or base / "eval.csv"
-    write_json(results, json_path, {"run": str(run_dir)})
+    write_json(results, json_path, {"run": str(run_dir), "protocol": protocol})
     write_csv(results, csv_path)
     console.print(f"Wrote {json_path} and {csv_path}")
 
@@ -349,37 +354,51 @@ def attack(
 
 def _check_result_not_lost(path: Path, names: list[str], episodes: int, eps: float,
                            protocol: str) -> None:
-    """Refuse to replace a run's suite result with one that holds less: its learned attacks
-    may have taken hours. A result of the same suite at the same eps, or a quick-protocol
-    result re-measured with the paper protocol, is replaced.
+    """Refuse to replace a run's result (``robustpo attack``'s suite JSON or ``robustpo
+    eval``'s eval.json) with one that holds less: its learned attacks may have taken hours.
+    A result of the same attacks at the same eps, or a quick-protocol result re-measured with
+    the paper protocol, is replaced.
 
     Raises:
         ConfigError: ``path`` holds attacks this run leaves out, more episodes, the paper
             protocol where this run uses the quick one, or another eps.
     """
-    import json
-
-    if not path.is_file():
+    if (stored := _stored_result(path)) is None:
         return
-    try:
-        old = json.loads(path.read_text())
-        old_names = set(old["attacks"])
-        old_episodes, old_eps = int(old["episodes"]), float(old["eps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # not a suite result robustpo can read: nothing to compare with
+    old_names, old_episodes, old_eps, old_protocol = stored
     lost = []
     if missing := sorted(old_names - set(names)):
         lost.append(f"the attacks {', '.join(missing)}")
     if old_episodes > episodes:
         lost.append(f"{old_episodes} episodes per attack (this run: {episodes})")
-    if old.get("protocol") == "paper" and protocol != "paper":
+    if old_protocol == "paper" and protocol != "paper" and old_names:
         lost.append("the paper protocol's learned attacks (this run: quick)")
-    if not math.isclose(old_eps, eps, rel_tol=1e-9, abs_tol=1e-12):
+    if old_names and names and not math.isclose(old_eps, eps, rel_tol=1e-9, abs_tol=1e-12):
         lost.append(f"eps {old_eps:g} (this run: {eps:g})")
     if lost:
         raise ConfigError(f"{path} holds a result this run would replace with less: "
                           f"{'; '.join(lost)}. Write this run elsewhere with --json FILE, or "
                           f"pass --force to replace it.")
+
+
+def _stored_result(path: Path) -> tuple[set[str], int, float, str] | None:
+    """(attack names, episodes, eps, protocol) of the result stored at ``path``, from either
+    file format, or None when there is none robustpo can read."""
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+        if "results" in old:  # robustpo eval: one entry per evaluation, "none" is natural
+            attacked = [r for r in old["results"] if r["attack"] != "none"]
+            episodes = max(int(r["episodes"]) for r in old["results"])
+            eps = float(attacked[0]["eps"]) if attacked else 0.0
+            return {r["attack"] for r in attacked}, episodes, eps, old.get("protocol", "quick")
+        return (set(old["attacks"]), int(old["episodes"]), float(old["eps"]),
+                old.get("protocol", "quick"))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None  # not a result robustpo can read: nothing to compare with
 
 
 def _parse_eps_sweep(text: str) -> list[float]:
