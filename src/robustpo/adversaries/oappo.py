@@ -107,8 +107,8 @@ class OAPPO(SPO):
         """The value network's epochs of minibatches of regression on ``target``."""
         n, losses = obs.shape[0], []
         for _ in range(self.ppo.epochs):
-            for rows in torch.randperm(n, generator=self.generator).split(
-                    n // self.ppo.minibatches):
+            for rows in torch.randperm(n, generator=self.generator).tensor_split(
+                    self.ppo.minibatches):
                 loss = (self.critic(obs[rows], actions[rows]) - target[rows]).square().mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
