@@ -71,7 +71,7 @@ def test_a_suite_written_elsewhere_is_read_by_its_file_name(tmp_path):
     run = make_run(tmp_path, "r", "ppo", 0, 3000.0, {"mad": 900.0})
     (run / "attack.json").rename(run / "attack-eps0.2.json")
     assert read_agent(run, result_file="attack-eps0.2.json").worst == ("mad", 900.0)
-    with pytest.raises(CheckpointError, match="attack-eps0.3.json"):
+    with pytest.raises(CheckpointError, match=r"--eps EPS --json .*attack-eps0.3.json"):
         read_agent(run, result_file="attack-eps0.3.json")
     code, out = run_cli("compare", str(run), "--results", "attack-eps0.2.json")
     assert code == 0 and "≤ 900" in out

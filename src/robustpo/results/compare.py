@@ -126,11 +126,12 @@ def read_agent(run_dir: Path, target: str = OBSERVATION,
             raise CheckpointError(f"{run_dir}/config.yaml cannot be read: {exc}") from None
     path = run_dir / (result_file or RESULT_FILES[target])
     command = f"robustpo attack {run_dir} --attacks all --target {target}"
-    if result_file is not None:
-        command += f" --json {path}"
+    if result_file is not None:  # a suite written elsewhere, usually at another eps
+        command += f" --eps EPS --json {path}"
     if not path.is_file():
+        where = " (EPS: the radius that file is for)" if result_file is not None else ""
         raise CheckpointError(f"{run_dir} has no {path.name}: evaluate it first with "
-                              f"`{command}`.")
+                              f"`{command}`{where}.")
     try:
         data = json.loads(path.read_text())
         attacks = {name: float(r["mean"]) for name, r in data["attacks"].items()}
