@@ -125,11 +125,11 @@ def read_agent(run_dir: Path, target: str = OBSERVATION,
         except RobustpoError as exc:
             raise CheckpointError(f"{run_dir}/config.yaml cannot be read: {exc}") from None
     path = run_dir / (result_file or RESULT_FILES[target])
-    command = f"robustpo attack {run_dir} --attacks all --target {target}"
+    command, where = f"robustpo attack {run_dir} --attacks all --target {target}", ""
     if result_file is not None:  # a suite written elsewhere, usually at another eps
         command += f" --eps EPS --json {path}"
+        where = " (EPS: the radius that file is for)"
     if not path.is_file():
-        where = " (EPS: the radius that file is for)" if result_file is not None else ""
         raise CheckpointError(f"{run_dir} has no {path.name}: evaluate it first with "
                               f"`{command}`{where}.")
     try:
