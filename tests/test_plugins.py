@@ -74,11 +74,16 @@ def test_a_registered_toy_adversary_trains_like_its_closed_form_twin(tmp_path):
     ref = robustpo.train("barppo", "Hopper-v5", steps=STEPS, seed=2, out=tmp_path / "ref",
                          overrides={**overrides, "analytic_grads": False}, progress=False)
     assert tensors_equal(toy.agent.tensors(), ref.agent.tensors())
-    # And the closed form agrees with autograd to float rounding.
-    fast = robustpo.train("barppo", "Hopper-v5", steps=STEPS, seed=2, out=tmp_path / "fast",
-                          overrides=overrides, progress=False)
+    # And the closed form agrees with autograd to float rounding, after one update at the full
+    # eps (no ramp): later iterations collect rollouts with policies that differ by that
+    # rounding, and Hopper's contacts amplify it by amounts that depend on the CPU.
+    one = {**overrides, "eps_ramp": 0.0}
+    fast, slow = (robustpo.train("barppo", "Hopper-v5", steps=2 * 64, seed=2,
+                                 out=tmp_path / name, progress=False,
+                                 overrides={**one, "analytic_grads": name == "fast"})
+                  for name in ("fast", "slow"))
     for key, value in fast.agent.tensors().items():
-        torch.testing.assert_close(value, toy.agent.tensors()[key], rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(value, slow.agent.tensors()[key], rtol=1e-4, atol=1e-6)
     header = (tmp_path / "toy" / "metrics.csv").read_text().splitlines()[0]
     assert header.endswith("train_eps,inner_objective,perturbed_kl")
 
