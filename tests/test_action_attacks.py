@@ -2,6 +2,8 @@
 the rules of random and biggest, learned Q functions cached by victim, and min-q beating
 random on a trained TD3 agent."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -213,3 +215,104 @@ def test_min_oa_q_fine_tunes_a_copy_of_a_td3_victims_critics_and_caches_it(tmp_p
     obs = torch.randn(64, victim.obs_dim)
     acts = victim.actor(obs).detach()
     assert not torch.allclose(attack.q(obs, acts), victim.modules["q"].q1(obs, acts))
+
+
+def hopper_td3_victim():
+    torch.manual_seed(0)
+    ones = np.ones(3, np.float32)
+    return td3_agent("Hopper-v5", 11, 3, -ones, ones, [8], False, 10.0, None)
+
+
+def test_the_action_adversary_can_observe_the_victims_action():
+    """observe_action appends the victim's action in half-ranges; the task is the same."""
+    from robustpo.attacks.learned import ActionAdversaryVectorEnv, action_view
+
+    victim = hopper_td3_victim()
+    plain = ActionAdversaryVectorEnv(victim, 0.1, 2)
+    seeing = ActionAdversaryVectorEnv(victim, 0.1, 2, observe_action=True)
+    assert plain.single_observation_space.shape == (11,)
+    assert seeing.single_observation_space.shape == (14,)
+    (o_plain, _), (o_seeing, _) = plain.reset(seed=3), seeing.reset(seed=3)
+    for _ in range(3):
+        np.testing.assert_array_equal(o_seeing[:, :11], o_plain)
+        chosen = victim.act_normalized(torch.from_numpy(o_plain))
+        np.testing.assert_allclose(o_seeing[:, 11:], chosen, atol=1e-6)  # [-1, 1] space
+        delta = np.full((2, 3), 0.5, np.float32)
+        o_plain, r_plain, *_ = plain.step(delta)
+        o_seeing, r_seeing, *_ = seeing.step(delta)
+        np.testing.assert_array_equal(r_seeing, r_plain)
+    seeing.set_observations(o_seeing)  # a resumed learner hands back the adversary's view
+    np.testing.assert_array_equal(seeing._obs, o_plain)
+    scaled = action_view(tiny_td3_victim(), np.stack([LOW, HIGH, (LOW + HIGH) / 2]))
+    np.testing.assert_allclose(scaled, [[-1, -1, -1], [1, 1, 1], [0, 0, 0]])
+    plain.close()
+    seeing.close()
+
+
+def test_an_adversary_that_observes_the_action_is_given_it_when_attacking():
+    class Seeing(FixedAdversary):
+        obs_dim = 4 + 3
+
+        def act_normalized(self, obs):
+            self.seen = np.asarray(obs)
+            return self.actions
+
+    agent = tiny_td3_victim()
+    obs = torch.randn(5, 4)
+    chosen = torch.as_tensor(LOW) + torch.rand(5, 3) * torch.as_tensor(HIGH - LOW)
+    attack = make_attack("learned", target="action")
+    attack.adversary = Seeing(np.ones((5, 3), np.float32))
+    executed = attack.perturb(agent, obs, chosen, 0.1)
+    np.testing.assert_allclose(attack.adversary.seen[:, :4], obs.numpy())
+    half, centre = (HIGH - LOW) / 2, (HIGH + LOW) / 2
+    np.testing.assert_allclose(attack.adversary.seen[:, 4:], (chosen.numpy() - centre) / half,
+                               atol=1e-6)
+    check_action_in_ball(executed, chosen, 0.1, torch.as_tensor(LOW), torch.as_tensor(HIGH),
+                         "learned")
+
+
+def test_observing_the_action_changes_the_cache_key_and_nothing_else(tmp_path):
+    from robustpo.attacks import learned
+    from robustpo.attacks.cache import config_fingerprint, recipe_record
+
+    victim = hopper_td3_victim()
+    attack = make_attack("learned", protocol="paper", target="action")
+    plain = attack._cache(victim, 0.1, 4096, {}, 0, tmp_path).directory
+    seeing = attack._cache(victim, 0.1, 4096, {"observe_action": True}, 0, tmp_path).directory
+    assert plain != seeing and plain.parent == seeing.parent
+    # a configuration without the option keeps the key it had before the option existed
+    cfg = learned.task_ppo_config("Hopper-v5", seed=0, total_steps=4096, overrides={})
+    assert plain.name == config_fingerprint({"steps": 4096, "recipe": recipe_record(cfg)})[:12]
+
+
+def test_a_warm_started_action_adversary_starts_as_biggest():
+    """The warm start regresses the adversary's mean onto biggest's move: on states it did not
+    see, its perturbation points where biggest's does (an untrained one agrees on about
+    two thirds of the actuators or fewer)."""
+    from robustpo.attacks import learned
+    from robustpo.learners.ppo import PPOLearner
+
+    victim = hopper_td3_victim()
+    cfg = learned.task_ppo_config("Hopper-v5", seed=0, total_steps=4096)
+    env = learned.ActionAdversaryVectorEnv(victim, 0.1, cfg.ppo.num_envs, observe_action=True)
+    learner = PPOLearner(cfg, envs=env)
+    attack = make_attack("learned", protocol="paper", target="action")
+    biggest = make_attack("biggest", target="action")
+    untrained = copy.deepcopy(learner.agent)
+    attack.warm_start(learner, victim, 0.1, learned.WARM_START, 0)
+    learner.close()
+    states = learned.ActionAdversaryVectorEnv(victim, 0.1, 4)
+    obs, _ = states.reset(seed=7)
+    seen = []
+    for _ in range(50):
+        seen.append(obs)
+        obs, *_ = states.step(np.ones((4, 3), np.float32))
+    states.close()
+    obs = torch.from_numpy(np.concatenate(seen))
+    chosen = victim.actor(obs).detach()
+    target = torch.sign(biggest.perturb(victim, obs, chosen, 0.1) - chosen)
+    for adversary, low, high in ((learner.agent, 0.9, 1.0), (untrained, 0.0, 0.8)):
+        adversary.obs_normalizer.frozen = True
+        attack.adversary = adversary
+        moved = torch.sign(attack.perturb(victim, obs, chosen, 0.1) - chosen)
+        assert low <= (moved == target).float().mean() <= high

@@ -302,11 +302,20 @@ def test_the_paper_scans_add_configurations_at_a_longer_horizon():
         # each long-horizon configuration is one of the plan's others at discount 0.999
         others = {frozenset({**c, "gamma": 0.999}.items()) for c in plan.configs[:base]}
         assert {frozenset(c.items()) for c in plan.configs[base:]} <= others
-    assert make_attack("learned", protocol="paper", target="action").plan is sarl
+    action = learned.ACTION_PAPER_PLAN  # SA-RL's, and four that show the victim's action
+    assert make_attack("learned", protocol="paper", target="action").plan is action
+    assert action.configs[:12] == sarl.configs and action.steps == sarl.steps
+    seeing, warm = {"observe_action": True}, {"observe_action": True, "warm_start": True}
+    assert action.configs[12:] == (seeing, warm, {**seeing, "gamma": 0.999},
+                                   {**warm, "gamma": 0.999})
+    # the quick protocol trains one configuration: the warm-started one for actions
+    assert make_attack("learned", target="action").plan.configs == (warm,)
+    assert make_attack("sarl").plan.configs == ({},)
     # the override reaches the adversary's PPO recipe (and so the cache key)
     assert learned.task_ppo_config("Hopper-v5", overrides=sarl.configs[8]).ppo.gamma == 0.999
     # successive halving 12 -> 6 -> 3 -> 2 and 6 -> 3 -> 2, then the kept one's second seed
-    for plan, sizes in ((sarl, [12, 6, 3, 2 + 1]), (paad, [6, 3, 2 + 1])):
+    for plan, sizes in ((sarl, [12, 6, 3, 2 + 1]), (paad, [6, 3, 2 + 1]),
+                        (action, [16, 8, 4, 2 + 1])):
         trained = []
 
         def evaluate(items, trained=trained):
@@ -315,3 +324,20 @@ def test_the_paper_scans_add_configurations_at_a_longer_horizon():
 
         run_scan(plan, 0, evaluate)
         assert [trained.count(b) for b in plan.rungs] == sizes
+
+
+@pytest.mark.slow
+def test_an_action_adversary_that_observes_the_action_trains_resumes_and_attacks(
+        monkeypatch, tmp_path):
+    monkeypatch.setattr(learned.LearnedActionAttack, "paper_plan", ScanPlan(
+        2 * 2048, ({"observe_action": True},), seeds=1, screen_episodes=2))
+    monkeypatch.setattr(learned.LearnedActionAttack, "workers", 1)
+    victim = load_sb3_victim(FIXTURE, "InvertedPendulum-v5")
+    attack = make_attack("learned", protocol="paper", target="action")
+    attack.cache_dir = tmp_path
+    result = robustpo.evaluate(victim, 3, attack, 0.1)
+    assert attack.adversary.obs_dim == victim.obs_dim + victim.act_dim
+    assert result.details["kept"]["config"] == {"observe_action": True}
+    again = make_attack("learned", protocol="paper", target="action")
+    again.cache_dir = tmp_path  # the cached adversary, loaded with its wider input
+    assert robustpo.evaluate(victim, 3, again, 0.1).returns == result.returns

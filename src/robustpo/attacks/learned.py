@@ -57,7 +57,8 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
         self.task = make_vector_env(victim.env_id, num_envs)
         self.victim, self.eps, self.num_envs = victim, float(eps), num_envs
         dim = victim.obs_dim
-        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+        view = dim + self.extra_view_dims(victim)
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (view,), np.float32)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (action_dim or dim,), np.float32)
         batch_space = gym.vector.utils.batch_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -65,16 +66,25 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
         self.metadata = self.task.metadata
         self._obs = np.zeros((num_envs, dim), dtype=np.float32)
 
+    def extra_view_dims(self, victim: Agent) -> int:
+        """How many inputs :meth:`adversary_view` adds to the observation (none here)."""
+        return 0
+
     def _view(self, raw: np.ndarray) -> np.ndarray:
         return self.victim.obs_normalizer.normalize(raw, update=False)
 
+    def adversary_view(self, obs: np.ndarray) -> np.ndarray:
+        """What the adversary observes of the victim's normalised observations ``(batch,
+        obs_dim)``: the observations themselves (subclasses may add to them)."""
+        return obs.copy()
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset the task's copies (copy i with ``seed + i``); the victim's normalised
-        observations."""
+        """Reset the task's copies (copy i with ``seed + i``); the adversary's view
+        (:meth:`adversary_view`) of the victim's normalised observations."""
         raw, _ = self.task.reset(seed=seed, options=options)
         self._obs = self._view(raw)
-        return self._obs.copy(), {}
+        return self.adversary_view(self._obs), {}
 
     def perturbation(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The perturbed observations ``(num_envs, obs_dim)``: ``s + eps * clip(Delta, -1, 1)``."""
@@ -93,14 +103,15 @@ class AdversaryVectorEnv(gym.vector.VectorEnv):
         if "final_obs" in info:
             final = np.empty(self.num_envs, dtype=object)
             for i in np.flatnonzero(info["_final_obs"]):
-                final[i] = self._view(info["final_obs"][i][None])[0]
+                final[i] = self.adversary_view(self._view(info["final_obs"][i][None]))[0]
             info = {"final_obs": final, "_final_obs": info["_final_obs"]}
-        return self._obs.copy(), -reward, terminated, truncated, info
+        return self.adversary_view(self._obs), -reward, terminated, truncated, info
 
     def set_observations(self, obs: np.ndarray) -> None:
-        """Set the current (normalised) observations, once a learner restored the task's
+        """Set the current observations from the adversary's view of them (the victim's
+        normalised observations come first in it), once a learner restored the task's
         simulator states from a checkpoint that saved them."""
-        self._obs = np.array(obs, dtype=np.float32)
+        self._obs = np.array(obs[:, :self.victim.obs_dim], dtype=np.float32)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Forwarded to the task's copies (simulator state for checkpoints)."""
@@ -163,15 +174,20 @@ class LearnedAttack(Attack):
     """An attack whose adversary is a PPO policy trained on an adversary MDP (``env_class``)
     with reward -r, with the PPO recipe of the victim's task (its PPO preset, or PPO's
     defaults for a task without one), changed by each configuration of the protocol's
-    :class:`~robustpo.attacks.scan.ScanPlan`: ``quick`` trains the task's recipe once for
-    ``steps`` steps; ``paper`` scans ``paper_plan`` and keeps the lowest screened return.
+    :class:`~robustpo.attacks.scan.ScanPlan`: ``quick`` trains one configuration
+    (``quick_config``; the task's recipe by default) once for ``steps`` steps; ``paper`` scans
+    ``paper_plan`` and keeps the lowest screened return.
     Trained adversaries are cached under ``cache_dir`` (``robustpo attack`` uses
     ``RUN_DIR/attacks``) and reused for the same victim and configuration
     (:mod:`robustpo.attacks.cache`)."""
 
     env_class: type[AdversaryVectorEnv] = AdversaryVectorEnv
+    # keys of a scan configuration that set up the adversary MDP (``env_class``'s keyword
+    # arguments) instead of changing the PPO recipe
+    env_options: ClassVar[frozenset[str]] = frozenset()
     learned = True
     steps = 500_000
+    quick_config: ClassVar[dict[str, Any]] = {}
     paper_plan: ClassVar[ScanPlan]
     workers: int | None = None  # candidates trained side by side (None: scan_workers())
 
@@ -184,7 +200,7 @@ class LearnedAttack(Attack):
     def plan(self) -> ScanPlan:
         """The protocol's scan plan."""
         if self.protocol == "quick":
-            return ScanPlan(self.steps, ({},), seeds=1, screen_episodes=0)
+            return ScanPlan(self.steps, (dict(self.quick_config),), seeds=1, screen_episodes=0)
         return self.paper_plan
 
     def prepare(self, agent: Agent, eps: float) -> None:
@@ -247,8 +263,11 @@ class LearnedAttack(Attack):
     def _cache(self, agent: Agent, eps: float, steps: int, overrides: dict[str, Any],
                seed: int, root: Path | None) -> AttackCache:
         """The cache of one configuration and seed (its own folder under a scan's)."""
-        cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
+        recipe, options = self._split(overrides)
+        cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=recipe)
         config = {"steps": steps, "recipe": recipe_record(cfg)}
+        if options:  # absent otherwise, so caches of plain configurations keep their keys
+            config["adversary_mdp"] = self.option_record(options)
         cache = AttackCache.for_attack(root, self.cache_name, eps, agent, config)
         if self.protocol != "quick" and cache.directory is not None:
             cache.directory = cache.directory / f"{config_fingerprint(config)[:12]}"
@@ -262,7 +281,8 @@ class LearnedAttack(Attack):
         training (:data:`PAUSED_FILE`) where there is one; with its training curve
         (:func:`training_curve`; empty for a cache that predates it). A paused training is
         saved below the full budget, the finished adversary at it."""
-        cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=overrides)
+        recipe, options = self._split(overrides)
+        cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=recipe)
         cache = self._cache(agent, eps, steps, overrides, seed, root)
         finished = cache.valid()
         if finished and budget == 1.0:
@@ -272,13 +292,17 @@ class LearnedAttack(Attack):
                 finished = False  # a corrupt cache is retrained below
         if not finished:
             cache.invalidate()
-        learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs))
+        env_options = {k: v for k, v in options.items() if k != "warm_start"}
+        learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs,
+                                                      **env_options))
         # A finished candidate asked for at an earlier rung (a cache without screens.json)
         # trains a copy to that rung and leaves the finished adversary untouched.
         directory = None if finished else cache.directory
         total = learner.total_iterations
         target = math.ceil(budget * total)
         returns = self._resume(learner, directory, cache, target)
+        if learner.iteration == 0 and options.get("warm_start"):
+            self.warm_start(learner, agent, eps, options, cfg.seed)
         # Checkpointed at every curve point (PROGRESS_FILE) as well as at the rung
         # (PAUSED_FILE): an interrupted scan loses at most an eighth of a candidate's training,
         # and a rerun still screens each rung at the rung's own budget.
@@ -314,6 +338,22 @@ class LearnedAttack(Attack):
                     file.unlink()
         return adversary, curve
 
+    def warm_start(self, learner: PPOLearner, victim: Agent, eps: float,
+                   options: dict[str, Any], seed: int) -> None:
+        """Set up a fresh adversary before PPO trains it (a configuration's ``warm_start``);
+        the observation attacks have none."""
+        raise NotImplementedError(f"{self.name} has no warm start")
+
+    def option_record(self, options: dict[str, Any]) -> dict[str, Any]:
+        """What the cache key records of a configuration's adversary-MDP options."""
+        return options
+
+    def _split(self, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A scan configuration's PPO recipe overrides and its adversary-MDP options
+        (:attr:`env_options`)."""
+        recipe = {k: v for k, v in overrides.items() if k not in self.env_options}
+        return recipe, {k: v for k, v in overrides.items() if k in self.env_options}
+
     @staticmethod
     def _resume(learner: PPOLearner, directory: Path | None, cache: AttackCache, target: int
                 ) -> list[float | None]:
@@ -340,7 +380,9 @@ class LearnedAttack(Attack):
 
     def adversary_actions(self, obs: torch.Tensor) -> np.ndarray:
         """The trained adversary's deterministic actions ``(batch, adversary act_dim)``,
-        float32, for normalised observations ``(batch, obs_dim)``: units of eps for SA-RL,
+        float32, for its view of the victim's state: normalised observations ``(batch,
+        obs_dim)``, followed by the victim's actions for an action adversary trained with
+        ``observe_action`` (:func:`action_view`). Units of eps for SA-RL,
         directions for PA-AD, units of eps half-ranges for the action adversary (the
         perturbations clip them to [-1, 1]).
 
@@ -382,6 +424,19 @@ SARL_PAPER_PLAN = ScanPlan(
              PA_ATLA_ADVERSARY,
              *long_horizon({}, {"policy_lr": 3e-3}, {"entropy_coef": 3e-4}, PA_ATLA_ADVERSARY)),
     seeds=2, screen_episodes=10, rungs=(0.125, 0.25, 0.5, 1.0))  # 12 -> 6 -> 3 -> 2
+# The action adversary scans SA-RL's configurations and, beyond them, four whose adversary also
+# observes the victim's action (ActionAdversaryVectorEnv's observe_action), two of them warm
+# started at biggest's move (LearnedActionAttack.warm_start). On zoo/td3-Hopper-v5 at eps 0.1
+# the state-only adversary left 3184-3243 after 250k steps (biggest: 1135); observing the
+# action, 2712; observing it and warm started, 1105
+# (docs/experiments/2026-12-06-action-adversary-view.md).
+OBSERVE_ACTION = {"observe_action": True}
+WARM_START = {**OBSERVE_ACTION, "warm_start": True}
+ACTION_PAPER_PLAN = ScanPlan(
+    steps=SARL_PAPER_PLAN.steps,
+    configs=(*SARL_PAPER_PLAN.configs, OBSERVE_ACTION, WARM_START,
+             *long_horizon(OBSERVE_ACTION, WARM_START)),
+    seeds=2, screen_episodes=10, rungs=SARL_PAPER_PLAN.rungs)  # 16 -> 8 -> 4 -> 2
 PAAD_PAPER_PLAN = ScanPlan(
     steps=976 * 2048,  # ~2M, the reference's 976 iterations
     configs=({}, PA_ATLA_ADVERSARY, {"policy_lr": 1e-3}, {"clip_eps": 0.4},
@@ -466,11 +521,32 @@ class ActionAdversaryVectorEnv(AdversaryVectorEnv):
     """The optimal action adversary's MDP, the action-space analogue of SA-RL's: it observes
     the victim's normalised observation, its action Delta in [-1, 1]^act_dim moves the
     victim's action by ``eps * half-range * Delta`` (clipped to the action space); reward
-    -r."""
+    -r.
 
-    def __init__(self, victim: Agent, eps: float, num_envs: int) -> None:
+    With ``observe_action`` the adversary also observes the victim's chosen action, in units
+    of the action space's half-range around its centre (``(batch, obs_dim + act_dim)``). The
+    action is a function of the state, so the optimal adversary is the same; the input makes
+    moves that depend on the action (biggest's, each actuator towards its centre) a simple
+    function for the adversary to learn instead of one to infer through the victim's actor.
+    """
+
+    def __init__(self, victim: Agent, eps: float, num_envs: int,
+                 observe_action: bool = False) -> None:
+        self.observe_action = observe_action
         super().__init__(victim, eps, num_envs, victim.act_dim)
         self.shift = (eps * (victim.action_high - victim.action_low) / 2).astype(np.float32)
+
+    def extra_view_dims(self, victim: Agent) -> int:
+        """The victim's action's size with ``observe_action``, else none."""
+        return victim.act_dim if self.observe_action else 0
+
+    def adversary_view(self, obs: np.ndarray) -> np.ndarray:
+        """The observations, followed with ``observe_action`` by the victim's actions on
+        them (:func:`action_view`)."""
+        if not self.observe_action:
+            return obs.copy()
+        chosen = self.victim.act_normalized(torch.from_numpy(obs))
+        return np.concatenate([obs, action_view(self.victim, chosen)], axis=1)
 
     def executed_actions(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The victim's actions on clean observations, shifted by the adversary's."""
@@ -479,21 +555,88 @@ class ActionAdversaryVectorEnv(AdversaryVectorEnv):
         return np.clip(shifted, self.victim.action_low, self.victim.action_high)
 
 
+def action_view(victim: Agent, actions: np.ndarray) -> np.ndarray:
+    """Actions ``(batch, act_dim)`` in action units as an adversary observes them: in units
+    of the half-range around the action space's centre (-1 and 1 at the bounds), float32."""
+    centre = (victim.action_high + victim.action_low) / 2
+    half = (victim.action_high - victim.action_low) / 2
+    return ((np.asarray(actions) - centre) / half).astype(np.float32)
+
+
+# How a warm-started action adversary is set up (LearnedActionAttack.warm_start): states of
+# `steps` steps of the victim under biggest in `envs` copies (reset seeds from `seed`), the mean
+# regressed onto biggest's move by `updates` Adam steps (`lr`, minibatches of `batch`), the
+# policy's std set to `std` (in units of eps half-ranges). Recorded in the cache key.
+WARM_RECIPE = {"envs": 8, "steps": 16_000, "updates": 2_000, "lr": 1e-3, "batch": 256,
+               "std": 0.5, "seed": 300_000}
+
+
 @register
 class LearnedActionAttack(LearnedAttack, ActionAttack):
     """The learned optimal action adversary: PPO on :class:`ActionAdversaryVectorEnv` with
     reward -r (robustpo's action-space analogue of SA-RL, an adversary like Tessler et al.'s,
     ICML 2019, but trained against the fixed victim after its training), at SA-RL's budgets:
-    500,000 steps of the task's PPO recipe (quick) or :data:`SARL_PAPER_PLAN` (paper)."""
+    500,000 steps of the task's PPO recipe, the adversary observing the victim's action and
+    warm started at biggest (quick: :data:`WARM_START`, the strongest single configuration
+    measured), or :data:`ACTION_PAPER_PLAN` (paper: SA-RL's scan, plus configurations whose
+    adversary observes the victim's action)."""
 
     name = "learned"
     description = "learned optimal action adversary (PPO on the adversary MDP, reward -r)"
     env_class = ActionAdversaryVectorEnv
-    paper_plan = SARL_PAPER_PLAN
+    env_options = frozenset(WARM_START)
+    quick_config = WARM_START
+    paper_plan = ACTION_PAPER_PLAN
+
+    def option_record(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options, with :data:`WARM_RECIPE` where the adversary is warm started."""
+        return {**options, "warm_start": WARM_RECIPE} if options.get("warm_start") else options
+
+    def warm_start(self, learner: PPOLearner, victim: Agent, eps: float,
+                   options: dict[str, Any], seed: int) -> None:
+        """Start the adversary at biggest's perturbation before PPO trains it: its
+        observation normaliser's statistics and its mean's targets come from the states of the
+        victim acting under biggest (:data:`WARM_RECIPE`); the mean is regressed onto
+        biggest's move (each actuator towards its centre: -1 or 1 in the adversary's units,
+        so that the deterministic adversary starts as biggest); the std is set to the
+        recipe's. The optimal adversary is unchanged; PPO starts from a strong heuristic
+        instead of from random perturbations, which barely move the victim's return."""
+        recipe = WARM_RECIPE
+        envs = recipe["envs"]
+        env = self.env_class(victim, eps, envs,
+                             observe_action=bool(options.get("observe_action", False)))
+        centre = (victim.action_high + victim.action_low) / 2
+        views, moves = [], []
+        obs, _ = env.reset(seed=recipe["seed"] + seed * envs)
+        for _ in range(recipe["steps"] // envs):
+            chosen = victim.act_normalized(torch.from_numpy(obs[:, :victim.obs_dim]))
+            move = np.where(chosen > centre, -1.0, 1.0).astype(np.float32)
+            views.append(obs)
+            moves.append(move)
+            obs, *_ = env.step(move)
+        env.close()
+        adversary = learner.agent
+        x = torch.from_numpy(adversary.obs_normalizer.normalize(np.concatenate(views)))
+        y = torch.from_numpy(np.concatenate(moves))
+        actor = adversary.modules["actor"]
+        optimiser = torch.optim.Adam(actor.mean_net.parameters(), lr=recipe["lr"])
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(recipe["updates"]):
+            batch = torch.randint(len(x), (recipe["batch"],), generator=gen)
+            loss = (actor(x[batch]) - y[batch]).square().mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        with torch.no_grad():
+            actor.log_std.fill_(math.log(recipe["std"]))
 
     def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
                 ) -> torch.Tensor:
         low, high = action_ball(agent, actions, eps)
         half = torch.as_tensor((agent.action_high - agent.action_low) / 2)
-        delta = torch.from_numpy(self.adversary_actions(obs)).clamp(-1.0, 1.0)
+        view = obs
+        if getattr(self.adversary, "obs_dim", agent.obs_dim) > agent.obs_dim:
+            chosen = action_view(agent, actions.detach().numpy())
+            view = torch.cat([obs, torch.from_numpy(chosen).to(obs.dtype)], 1)
+        delta = torch.from_numpy(self.adversary_actions(view)).clamp(-1.0, 1.0)
         return torch.minimum(torch.maximum(actions + eps * half * delta, low), high)
