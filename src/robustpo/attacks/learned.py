@@ -427,7 +427,7 @@ SARL_PAPER_PLAN = ScanPlan(
 # The action adversary scans SA-RL's configurations and, beyond them, four whose adversary also
 # observes the victim's action (ActionAdversaryVectorEnv's observe_action), two of them warm
 # started at biggest's move (LearnedActionAttack.warm_start). On zoo/td3-Hopper-v5 at eps 0.1
-# the state-only adversary left 3184-3243 after 250k steps (biggest: 1135); observing the
+# every state-only configuration left 3184-3243 after 125k-250k steps (biggest: 1135); observing the
 # action, 2712; observing it and warm started, 1105
 # (docs/experiments/2026-12-06-action-adversary-view.md).
 OBSERVE_ACTION = {"observe_action": True}
