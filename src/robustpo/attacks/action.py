@@ -47,7 +47,7 @@ from ..core.perturb import pgd, worst_q
 from ..errors import CheckpointError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..training.presets import task_config, task_ppo_config
-from .base import ActionAttack, action_ball, register
+from .base import ActionAttack, action_ball, biggest_direction, register
 from .cache import AttackCache, recipe_record
 from .gradient import START, STEPS
 from .robust_sarsa import SARSA_SCHEDULE, SarsaQ, train_sarsa_q
@@ -126,8 +126,7 @@ class BiggestActionAttack(ActionAttack):
 
     def perturb(self, agent: Agent, obs: torch.Tensor, actions: torch.Tensor, eps: float
                 ) -> torch.Tensor:
-        low, high = bounds(agent)
-        direction = torch.where(actions > (low + high) / 2, -1.0, 1.0)
+        direction = biggest_direction(agent, actions)
         ball_low, ball_high = action_ball(agent, actions, eps)
         return torch.minimum(torch.maximum(actions + eps * half_range(agent) * direction,
                                            ball_low), ball_high)

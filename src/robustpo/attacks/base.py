@@ -131,6 +131,14 @@ def action_ball(agent: Agent, actions: torch.Tensor, eps: float
     return torch.maximum(actions - radius, low), torch.minimum(actions + radius, high)
 
 
+def biggest_direction(agent: Agent, actions: torch.Tensor) -> torch.Tensor:
+    """The sign, per dimension, of the move away from the nearer bound of the action space
+    (``-1`` above the centre, ``1`` at or below it), ``actions.shape``: the direction of the
+    ``biggest`` attack's vertex (:mod:`robustpo.attacks.action`)."""
+    centre = torch.as_tensor((agent.action_low + agent.action_high) / 2)
+    return torch.where(actions > centre, -1.0, 1.0).to(actions.dtype)
+
+
 PROTOCOLS = ("quick", "paper")
 OBSERVATION, ACTION = "observation", "action"
 ACTION_EPS = 0.1  # the default action-attack radius, half-ranges (REFERENCE section 5)

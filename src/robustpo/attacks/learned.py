@@ -23,7 +23,7 @@ from ..evaluation.episodes import run_episodes
 from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..learners.ppo import PPOLearner
 from ..training.presets import task_ppo_config
-from .base import ActionAttack, Attack, ObservationAttack, action_ball, register
+from .base import ActionAttack, Attack, ObservationAttack, action_ball, biggest_direction, register
 from .cache import AttackCache, config_fingerprint, recipe_record
 from .scan import SCREEN_SEED, Evaluated, ScanPlan, run_scan, scan_workers, side_by_side
 
@@ -182,9 +182,10 @@ class LearnedAttack(Attack):
     (:mod:`robustpo.attacks.cache`)."""
 
     env_class: type[AdversaryVectorEnv] = AdversaryVectorEnv
-    # keys of a scan configuration that set up the adversary MDP (``env_class``'s keyword
-    # arguments) instead of changing the PPO recipe
+    # keys of a scan configuration that are not PPO recipe overrides: keyword arguments of
+    # ``env_class`` (``env_options``) and options of :meth:`warm_start` (``start_options``)
     env_options: ClassVar[frozenset[str]] = frozenset()
+    start_options: ClassVar[frozenset[str]] = frozenset()
     learned = True
     steps = 500_000
     quick_config: ClassVar[dict[str, Any]] = {}
@@ -292,16 +293,16 @@ class LearnedAttack(Attack):
                 finished = False  # a corrupt cache is retrained below
         if not finished:
             cache.invalidate()
-        env_options = {k: v for k, v in options.items() if k != "warm_start"}
+        env_kwargs = {k: v for k, v in options.items() if k in self.env_options}
         learner = PPOLearner(cfg, envs=self.env_class(agent, eps, cfg.ppo.num_envs,
-                                                      **env_options))
+                                                      **env_kwargs))
         # A finished candidate asked for at an earlier rung (a cache without screens.json)
         # trains a copy to that rung and leaves the finished adversary untouched.
         directory = None if finished else cache.directory
         total = learner.total_iterations
         target = math.ceil(budget * total)
         returns = self._resume(learner, directory, cache, target)
-        if learner.iteration == 0 and options.get("warm_start"):
+        if learner.iteration == 0:
             self.warm_start(learner, agent, eps, options, cfg.seed)
         # Checkpointed at every curve point (PROGRESS_FILE) as well as at the rung
         # (PAUSED_FILE): an interrupted scan loses at most an eighth of a candidate's training,
@@ -340,19 +341,19 @@ class LearnedAttack(Attack):
 
     def warm_start(self, learner: PPOLearner, victim: Agent, eps: float,
                    options: dict[str, Any], seed: int) -> None:
-        """Set up a fresh adversary before PPO trains it (a configuration's ``warm_start``);
-        the observation attacks have none."""
-        raise NotImplementedError(f"{self.name} has no warm start")
+        """Set up a fresh adversary before PPO trains it, as a configuration's options say
+        (:attr:`start_options`); by default nothing."""
 
     def option_record(self, options: dict[str, Any]) -> dict[str, Any]:
         """What the cache key records of a configuration's adversary-MDP options."""
         return options
 
     def _split(self, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A scan configuration's PPO recipe overrides and its adversary-MDP options
-        (:attr:`env_options`)."""
-        recipe = {k: v for k, v in overrides.items() if k not in self.env_options}
-        return recipe, {k: v for k, v in overrides.items() if k in self.env_options}
+        """A scan configuration's PPO recipe overrides and its other options
+        (:attr:`env_options`, :attr:`start_options`)."""
+        keys = self.env_options | self.start_options
+        recipe = {k: v for k, v in overrides.items() if k not in keys}
+        return recipe, {k: v for k, v in overrides.items() if k in keys}
 
     @staticmethod
     def _resume(learner: PPOLearner, directory: Path | None, cache: AttackCache, target: int
@@ -533,6 +534,8 @@ class ActionAdversaryVectorEnv(AdversaryVectorEnv):
     def __init__(self, victim: Agent, eps: float, num_envs: int,
                  observe_action: bool = False) -> None:
         self.observe_action = observe_action
+        self._chosen_for: np.ndarray | None = None
+        self._current = np.empty(0, np.float32)
         super().__init__(victim, eps, num_envs, victim.act_dim)
         self.shift = (eps * (victim.action_high - victim.action_low) / 2).astype(np.float32)
 
@@ -540,17 +543,26 @@ class ActionAdversaryVectorEnv(AdversaryVectorEnv):
         """The victim's action's size with ``observe_action``, else none."""
         return victim.act_dim if self.observe_action else 0
 
+    def _chosen(self, obs: np.ndarray) -> np.ndarray:
+        """The victim's actions on ``obs``; those of the current observations are computed
+        once, for the adversary's view and for the step that follows it."""
+        if obs is not self._obs:
+            return self.victim.act_normalized(torch.from_numpy(obs))
+        if self._chosen_for is not obs:
+            self._chosen_for, self._current = obs, self.victim.act_normalized(
+                torch.from_numpy(obs))
+        return self._current
+
     def adversary_view(self, obs: np.ndarray) -> np.ndarray:
         """The observations, followed with ``observe_action`` by the victim's actions on
         them (:func:`action_view`)."""
         if not self.observe_action:
             return obs.copy()
-        chosen = self.victim.act_normalized(torch.from_numpy(obs))
-        return np.concatenate([obs, action_view(self.victim, chosen)], axis=1)
+        return np.concatenate([obs, action_view(self.victim, self._chosen(obs))], axis=1)
 
     def executed_actions(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The victim's actions on clean observations, shifted by the adversary's."""
-        chosen = self.victim.act_normalized(torch.from_numpy(obs))
+        chosen = self._chosen(obs)
         shifted = chosen + self.shift * np.clip(actions, -1.0, 1.0)
         return np.clip(shifted, self.victim.action_low, self.victim.action_high)
 
@@ -584,7 +596,8 @@ class LearnedActionAttack(LearnedAttack, ActionAttack):
     name = "learned"
     description = "learned optimal action adversary (PPO on the adversary MDP, reward -r)"
     env_class = ActionAdversaryVectorEnv
-    env_options = frozenset(WARM_START)
+    env_options = frozenset(OBSERVE_ACTION)
+    start_options = frozenset({"warm_start"})
     quick_config = WARM_START
     paper_plan = ACTION_PAPER_PLAN
 
@@ -600,17 +613,19 @@ class LearnedActionAttack(LearnedAttack, ActionAttack):
         biggest's move (each actuator towards its centre: -1 or 1 in the adversary's units,
         so that the deterministic adversary starts as biggest); the std is set to the
         recipe's. The optimal adversary is unchanged; PPO starts from a strong heuristic
-        instead of from random perturbations, which barely move the victim's return."""
+        instead of from random perturbations, which barely move the victim's return. Nothing
+        unless ``options["warm_start"]``."""
+        if not options.get("warm_start"):
+            return
         recipe = WARM_RECIPE
         envs = recipe["envs"]
         env = self.env_class(victim, eps, envs,
                              observe_action=bool(options.get("observe_action", False)))
-        centre = (victim.action_high + victim.action_low) / 2
         views, moves = [], []
         obs, _ = env.reset(seed=recipe["seed"] + seed * envs)
         for _ in range(recipe["steps"] // envs):
             chosen = victim.act_normalized(torch.from_numpy(obs[:, :victim.obs_dim]))
-            move = np.where(chosen > centre, -1.0, 1.0).astype(np.float32)
+            move = biggest_direction(victim, torch.from_numpy(chosen)).numpy()
             views.append(obs)
             moves.append(move)
             obs, *_ = env.step(move)
