@@ -1,6 +1,7 @@
 """Grouping agents by method and picking the median agent by worst-case return."""
 
 import json
+import math
 
 import pytest
 import yaml
@@ -10,6 +11,7 @@ from robustpo.results.compare import (
     markdown_table,
     median_agent,
     method_name,
+    per_attack,
     read_agent,
     summarise,
 )
@@ -137,3 +139,24 @@ def test_summary_gives_median_natural_and_median_worst_relative_to_the_first_met
     assert car_summary.worst_ratio == pytest.approx(900 / 600)
     table = markdown_table([read_agent(r) for r in ppo + car])
     assert "| Hopper-v5 | CAR-PPO | 2 | 3000.0 | ≤ 900.0 (1) | 0.88 (PPO) | 1.50 (PPO) |" in table
+
+
+def test_per_attack_gives_each_columns_mean_and_std_over_a_methods_agents(tmp_path):
+    ppo = [make_run(tmp_path, f"ppo{s}", "ppo", s, nat, {"mad": m, "rs": r})
+           for s, nat, m, r in [(0, 3000, 1000, 400), (1, 3400, 600, 800)]]
+    car = [make_run(tmp_path, "car0", "carppo", 0, 3300, {"mad": 1500})]
+    ppo_stats, car_stats = per_attack([read_agent(r) for r in ppo + car])
+    assert ppo_stats.agents == 2
+    assert ppo_stats.columns["natural"] == pytest.approx((3200, 282.842712))
+    assert ppo_stats.columns["rs"] == pytest.approx((600, 282.842712))
+    # the worst case is each agent's own: 400 (rs) and 600 (mad)
+    assert ppo_stats.columns["worst"] == pytest.approx((500, 141.421356))
+    # an attack some agent lacks is no column of its method; one agent has no std
+    assert set(car_stats.columns) == {"natural", "mad", "worst"}
+    assert math.isnan(car_stats.columns["mad"][1])
+    table = markdown_table([read_agent(r) for r in ppo + car]).splitlines()
+    assert "| env | method | agents | natural | mad | rs | worst |" in table
+    # rs, a learned attack, did not converge on seed 1 (800 > mad's 600): flagged
+    assert ("| Hopper-v5 | PPO | 2 | 3200.0 ± 282.8 | 800.0 ± 282.8 | 600.0 ± 282.8† "
+            "| ≤ 500.0 ± 141.4 |") in table
+    assert "| Hopper-v5 | CAR-PPO | 1 | 3300.0 | 1500.0 | – | ≤ 1500.0 |" in table

@@ -450,10 +450,17 @@ def compare(
 ) -> None:
     """Natural and worst-case returns of many agents grouped by method, median agent (median
     worst-case return) marked, as robust-RL papers report them; then per method the median
-    natural return and the median agent's worst case, as ratios to the first method listed."""
+    natural return and the median agent's worst case, as ratios to the first method listed;
+    then per method the mean and standard deviation over its agents of each column."""
     from .attacks.base import TARGETS
     from .io.checkpoint import atomic_write_text
-    from .results.compare import markdown_table, read_agent, rich_table, summary_table
+    from .results.compare import (
+        markdown_table,
+        per_attack_table,
+        read_agent,
+        rich_table,
+        summary_table,
+    )
 
     if target not in TARGETS:
         raise UnknownNameError("attack target", target, list(TARGETS))
@@ -461,6 +468,7 @@ def compare(
     rows = [read_agent(d, target, results) for d in run_dirs]
     console.print(rich_table(rows))
     console.print(summary_table(rows))
+    console.print(per_attack_table(rows))
     if markdown is not None:
         atomic_write_text(markdown, markdown_table(rows) + "\n")
         console.print(f"Wrote {markdown}")

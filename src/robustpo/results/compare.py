@@ -211,6 +211,82 @@ def summarise(rows: list[AgentRow]) -> list[MethodSummary]:
     return out
 
 
+@dataclass(frozen=True)
+class AttackStats:
+    """One method's agents on one environment, column by column: the mean and the sample
+    standard deviation over the agents of their mean returns, the form of the action-robustness
+    papers' tables (Tessler et al. 2019; the OA-PI paper): methods as rows, the natural return
+    and each attack as columns.
+
+    Attributes:
+        env: Gymnasium id.
+        method: display name (:func:`method_name`).
+        agents: number of agents.
+        columns: ``"natural"``, each attack every agent was evaluated under, and ``"worst"``
+            (each agent's worst case) -> ``(mean, std)``; std is NaN for a single agent.
+        flagged: the attacks that did not converge on at least one of the agents.
+        upper_bound: whether some agent's worst case is an upper bound (quick protocol).
+    """
+
+    env: str
+    method: str
+    agents: int
+    columns: dict[str, tuple[float, float]]
+    flagged: frozenset[str]
+    upper_bound: bool
+
+
+def per_attack(rows: list[AgentRow]) -> list[AttackStats]:
+    """Per ``(env, method)`` group (:func:`group`), the mean and standard deviation over its
+    agents of the natural return, of the return under each attack, and of the worst case. An
+    attack missing from some agent's suite is left out of that group's columns rather than
+    averaged over fewer agents."""
+    attacks = _attack_columns(rows)
+    out = []
+    for (env, method), members in group(rows).items():
+        values = {"natural": [r.natural for r in members]}
+        values.update({a: [r.attacks[a] for r in members] for a in attacks
+                       if all(a in r.attacks for r in members)})
+        values["worst"] = [r.worst[1] for r in members]
+        columns = {k: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else float("nan"))
+                   for k, v in values.items()}
+        out.append(AttackStats(env, method, len(members), columns,
+                               frozenset(a for r in members for a in r.flags),
+                               any(r.upper_bound for r in members)))
+    return out
+
+
+def per_attack_markdown(rows: list[AgentRow]) -> list[str]:
+    """The lines of :func:`per_attack` as a markdown table, cells ``mean ± std`` (the mean
+    alone for one agent), ``†`` on an attack that did not converge on some agent, ``≤`` on a
+    worst case that is an upper bound for some agent, ``–`` where some agent lacks the attack."""
+    head = ["natural", *_attack_columns(rows), "worst"]
+    lines = ["| env | method | agents | " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 3)]
+    for m in per_attack(rows):
+        cells = []
+        for col in head:
+            if col not in m.columns:
+                cells.append("–")
+                continue
+            mean, std = m.columns[col]
+            cell = f"{mean:.1f}" + ("" if std != std else f" ± {std:.1f}")
+            cell = ("≤ " if col == "worst" and m.upper_bound else "") + cell
+            cells.append(cell + ("†" if col in m.flagged else ""))
+        lines.append(f"| {m.env} | {m.method} | {m.agents} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def per_attack_table(rows: list[AgentRow]) -> Table:
+    """:func:`per_attack_markdown`'s table for the terminal."""
+    head = ["natural", *_attack_columns(rows), "worst"]
+    table = Table(title="Per method: mean ± standard deviation over the agents")
+    for col in ["env", "method", "agents", *head]:
+        table.add_column(col, justify="left" if col in ("env", "method") else "right")
+    for line in per_attack_markdown(rows)[2:]:
+        table.add_row(*line.strip("| ").split(" | "))
+    return table
+
+
 def _ratio(value: float, reference: float) -> float:
     return value / reference if reference else float("nan")
 
@@ -243,7 +319,9 @@ def legend(rows: list[AgentRow]) -> str:
 def markdown_table(rows: list[AgentRow]) -> str:
     """A markdown table: one line per agent, grouped by environment and method, the median
     agent of each group in bold; columns natural, each attack, worst, (worst - natural) /
-    natural; the :func:`legend` below it."""
+    natural. Below it the per-method summary (:func:`summary_markdown`), the per-method means
+    and standard deviations of each column (:func:`per_attack_markdown`) and the
+    :func:`legend`."""
     attacks = _attack_columns(rows)
     head = ["env", "method", "seed", "natural", *attacks, "worst", "(worst - natural) / natural"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -254,7 +332,7 @@ def markdown_table(rows: list[AgentRow]) -> str:
                  *(r.cell(a, 1) for a in attacks),
                  f"{mark}{r.worst_cell(1)}{mark} ({r.worst[0]})", f"{r.drop:+.1%}"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", *summary_markdown(rows)]
+    lines += ["", *summary_markdown(rows), "", *per_attack_markdown(rows)]
     if legend(rows):
         lines += ["", legend(rows)]
     return "\n".join(lines)
