@@ -281,7 +281,7 @@ def test_observing_the_action_changes_the_cache_key_and_nothing_else(tmp_path):
     seeing = attack._cache(victim, 0.1, 4096, {"observe_action": True}, 0, tmp_path).directory
     assert plain != seeing and plain.parent == seeing.parent
     # a configuration without the option keeps the key it had before the option existed
-    cfg = learned.task_ppo_config("Hopper-v5", seed=0, total_steps=4096, overrides={})
+    cfg = learned.adversary_ppo_config("Hopper-v5", seed=0, total_steps=4096, overrides={})
     assert plain.name == config_fingerprint({"steps": 4096, "recipe": recipe_record(cfg)})[:12]
 
 
@@ -293,7 +293,7 @@ def test_a_warm_started_action_adversary_starts_as_biggest():
     from robustpo.learners.ppo import PPOLearner
 
     victim = hopper_td3_victim()
-    cfg = learned.task_ppo_config("Hopper-v5", seed=0, total_steps=4096)
+    cfg = learned.adversary_ppo_config("Hopper-v5", seed=0, total_steps=4096)
     env = learned.ActionAdversaryVectorEnv(victim, 0.1, cfg.ppo.num_envs, observe_action=True)
     learner = PPOLearner(cfg, envs=env)
     attack = make_attack("learned", protocol="paper", target="action")

@@ -312,7 +312,7 @@ def test_the_paper_scans_add_configurations_at_a_longer_horizon():
     assert make_attack("learned", target="action").plan.configs == (warm,)
     assert make_attack("sarl").plan.configs == ({},)
     # the override reaches the adversary's PPO recipe (and so the cache key)
-    assert learned.task_ppo_config("Hopper-v5", overrides=sarl.configs[8]).ppo.gamma == 0.999
+    assert learned.adversary_ppo_config("Hopper-v5", overrides=sarl.configs[8]).ppo.gamma == 0.999
     # successive halving 12 -> 6 -> 3 -> 2 and 6 -> 3 -> 2, then the kept one's second seed
     for plan, sizes in ((sarl, [12, 6, 3, 2 + 1]), (paad, [6, 3, 2 + 1]),
                         (action, [16, 8, 4, 2 + 1])):
@@ -341,3 +341,21 @@ def test_an_action_adversary_that_observes_the_action_trains_resumes_and_attacks
     again = make_attack("learned", protocol="paper", target="action")
     again.cache_dir = tmp_path  # the cached adversary, loaded with its wider input
     assert robustpo.evaluate(victim, 3, again, 0.1).returns == result.returns
+
+
+def test_adversaries_learn_with_the_references_updates_on_every_task():
+    """The scans count their budgets in the reference's 2,048-sample PPO updates: MuJoCo tasks
+    keep their recipes (SA-RL's per-task configs); BipedalWalker-v3, whose recipe updates on
+    65,536 samples at discount 0.999, gets PPO's defaults (15 updates otherwise, and no
+    discount-0.99 configurations)."""
+    from robustpo.training.presets import adversary_ppo_config, task_ppo_config
+
+    for env in ("Hopper-v5", "Walker2d-v5"):
+        assert adversary_ppo_config(env, seed=3) == task_ppo_config(env, seed=3)
+    assert task_ppo_config("BipedalWalker-v3").ppo.num_envs == 32
+    for config, gamma in (({}, 0.99), (learned.LONG_HORIZON, 0.999)):
+        cfg = adversary_ppo_config("BipedalWalker-v3", total_steps=learned.SARL_PAPER_PLAN.steps,
+                                   overrides=config)
+        assert cfg.env == "BipedalWalker-v3" and cfg.ppo.gamma == gamma
+        assert cfg.ppo.num_envs * cfg.ppo.rollout_steps == 2048
+        assert cfg.ppo.total_steps // 2048 == 488

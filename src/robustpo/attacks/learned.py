@@ -22,7 +22,7 @@ from ..errors import CheckpointError
 from ..evaluation.episodes import run_episodes
 from ..io.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..learners.ppo import PPOLearner
-from ..training.presets import task_ppo_config
+from ..training.presets import adversary_ppo_config
 from .base import ActionAttack, Attack, ObservationAttack, action_ball, biggest_direction, register
 from .cache import AttackCache, config_fingerprint, recipe_record
 from .scan import SCREEN_SEED, Evaluated, ScanPlan, run_scan, scan_workers, side_by_side
@@ -265,7 +265,7 @@ class LearnedAttack(Attack):
                seed: int, root: Path | None) -> AttackCache:
         """The cache of one configuration and seed (its own folder under a scan's)."""
         recipe, options = self._split(overrides)
-        cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=recipe)
+        cfg = adversary_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=recipe)
         config = {"steps": steps, "recipe": recipe_record(cfg)}
         if options:  # absent otherwise, so caches of plain configurations keep their keys
             config["adversary_mdp"] = self.option_record(options)
@@ -283,7 +283,7 @@ class LearnedAttack(Attack):
         (:func:`training_curve`; empty for a cache that predates it). A paused training is
         saved below the full budget, the finished adversary at it."""
         recipe, options = self._split(overrides)
-        cfg = task_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=recipe)
+        cfg = adversary_ppo_config(agent.env_id, seed=seed, total_steps=steps, overrides=recipe)
         cache = self._cache(agent, eps, steps, overrides, seed, root)
         finished = cache.valid()
         if finished and budget == 1.0:

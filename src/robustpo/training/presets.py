@@ -249,6 +249,25 @@ def task_ppo_config(env: str, **kwargs: Any) -> TrainConfig:
     return task_config("ppo", env, **kwargs)
 
 
+REFERENCE_UPDATE = 2048  # samples per PPO update in the learned attacks' reference code (1 x 2048)
+
+
+def adversary_ppo_config(env: str, **kwargs: Any) -> TrainConfig:
+    """The PPO recipe the learned attacks (SA-RL, PA-AD, the learned action adversary) train
+    their adversaries with on task ``env``: the task's PPO recipe (:func:`task_ppo_config`)
+    where its updates are the reference's 2,048 samples, as on the MuJoCo tasks, whose presets
+    are SA-RL's per-task configs; else PPO's built-in defaults, the reference's Hopper recipe.
+    The attack protocols count their budgets in the reference's updates (SA-RL's 488 of 2,048
+    samples): with BipedalWalker-v3's recipe (rl-baselines3-zoo's 32 x 2,048 samples per
+    update, discount 0.999) an SA-RL adversary would get 15 updates, and the scan's discount-0.99
+    configurations would equal its 0.999 ones. ``kwargs`` as :func:`resolve_config`."""
+    cfg = task_ppo_config(env, **kwargs)
+    assert cfg.ppo is not None
+    if cfg.ppo.num_envs * cfg.ppo.rollout_steps == REFERENCE_UPDATE:
+        return cfg
+    return resolve_config("ppo", env, preset=DEFAULTS, **kwargs)
+
+
 def config_from_dict(data: dict[str, Any], source: str) -> TrainConfig:
     """Rebuild a config saved in a run directory or checkpoint.
 
