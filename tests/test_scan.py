@@ -359,3 +359,5 @@ def test_adversaries_learn_with_the_references_updates_on_every_task():
         assert cfg.env == "BipedalWalker-v3" and cfg.ppo.gamma == gamma
         assert cfg.ppo.num_envs * cfg.ppo.rollout_steps == 2048
         assert cfg.ppo.total_steps // 2048 == 488
+    # a budget below the task recipe's own update is no error (the quick tests' budgets)
+    assert adversary_ppo_config("BipedalWalker-v3", total_steps=4096).ppo.total_steps == 4096

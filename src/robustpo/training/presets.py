@@ -261,10 +261,10 @@ def adversary_ppo_config(env: str, **kwargs: Any) -> TrainConfig:
     samples): with BipedalWalker-v3's recipe (rl-baselines3-zoo's 32 x 2,048 samples per
     update, discount 0.999) an SA-RL adversary would get 15 updates, and the scan's discount-0.99
     configurations would equal its 0.999 ones. ``kwargs`` as :func:`resolve_config`."""
-    cfg = task_ppo_config(env, **kwargs)
-    assert cfg.ppo is not None
-    if cfg.ppo.num_envs * cfg.ppo.rollout_steps == REFERENCE_UPDATE:
-        return cfg
+    recipe = task_ppo_config(env).ppo
+    assert recipe is not None
+    if recipe.num_envs * recipe.rollout_steps == REFERENCE_UPDATE:
+        return task_ppo_config(env, **kwargs)
     return resolve_config("ppo", env, preset=DEFAULTS, **kwargs)
 
 
