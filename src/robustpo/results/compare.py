@@ -10,6 +10,7 @@ paper, which report the agent of median robustness out of many.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,34 +257,43 @@ def per_attack(rows: list[AgentRow]) -> list[AttackStats]:
     return out
 
 
-def per_attack_markdown(rows: list[AgentRow]) -> list[str]:
-    """The lines of :func:`per_attack` as a markdown table, cells ``mean ± std`` (the mean
-    alone for one agent), ``†`` on an attack that did not converge on some agent, ``≤`` on a
-    worst case that is an upper bound for some agent, ``–`` where some agent lacks the attack."""
+def _per_attack_cells(rows: list[AgentRow]) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of cells of :func:`per_attack`'s table: ``mean ± std`` (the
+    mean alone for one agent), ``†`` on an attack that did not converge on some agent, ``≤`` on
+    a worst case that is an upper bound for some agent, ``–`` where some agent lacks the
+    attack."""
     head = ["natural", *_attack_columns(rows), "worst"]
-    lines = ["| env | method | agents | " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 3)]
+    body = []
     for m in per_attack(rows):
-        cells = []
+        cells = [m.env, m.method, str(m.agents)]
         for col in head:
             if col not in m.columns:
                 cells.append("–")
                 continue
             mean, std = m.columns[col]
-            cell = f"{mean:.1f}" + ("" if std != std else f" ± {std:.1f}")
+            cell = f"{mean:.1f}" + ("" if math.isnan(std) else f" ± {std:.1f}")
             cell = ("≤ " if col == "worst" and m.upper_bound else "") + cell
             cells.append(cell + ("†" if col in m.flagged else ""))
-        lines.append(f"| {m.env} | {m.method} | {m.agents} | " + " | ".join(cells) + " |")
-    return lines
+        body.append(cells)
+    return ["env", "method", "agents", *head], body
+
+
+def per_attack_markdown(rows: list[AgentRow]) -> list[str]:
+    """The lines of :func:`per_attack` as a markdown table (cells as
+    :func:`_per_attack_cells` writes them)."""
+    head, body = _per_attack_cells(rows)
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(cells) + " |" for cells in body)]
 
 
 def per_attack_table(rows: list[AgentRow]) -> Table:
     """:func:`per_attack_markdown`'s table for the terminal."""
-    head = ["natural", *_attack_columns(rows), "worst"]
+    head, body = _per_attack_cells(rows)
     table = Table(title="Per method: mean ± standard deviation over the agents")
-    for col in ["env", "method", "agents", *head]:
+    for col in head:
         table.add_column(col, justify="left" if col in ("env", "method") else "right")
-    for line in per_attack_markdown(rows)[2:]:
-        table.add_row(*line.strip("| ").split(" | "))
+    for cells in body:
+        table.add_row(*cells)
     return table
 
 
