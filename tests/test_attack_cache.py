@@ -95,3 +95,31 @@ def test_recipes_fingerprint_what_is_learned_not_how_the_run_is_watched():
     # The records made before evaluation settings existed (zoo/*/attacks) stay valid.
     assert set(recipe_record(base)["run"]) == {"checkpoint_every", "keep_checkpoints",
                                               "vector_mode", "torch_threads"}
+
+
+def test_a_learned_attack_is_not_prepared_while_another_process_holds_its_cache(
+        tmp_path, monkeypatch):
+    from robustpo.errors import BusyError
+    from robustpo.evaluation.episodes import run_episodes
+    from robustpo.io.locks import exclusive
+
+    prepared = []
+    monkeypatch.setattr(learned.SARLAttack, "prepare",
+                        lambda self, agent, eps: prepared.append(eps))
+    agent = pendulum_agent()
+    attack = make_attack("sarl")
+    attack.cache_dir = tmp_path
+    with exclusive(tmp_path / f"{attack.cache_name}-eps0.1.lock", "test"):
+        with pytest.raises(BusyError, match="in use by another robustpo process"):
+            run_episodes(agent, attack, 0.1, episodes=1)
+        assert prepared == []
+        # another eps is another cache, and an attack that learns nothing takes no lock
+        with pytest.raises(RuntimeError):  # prepare was replaced, so perturb has no model
+            run_episodes(agent, attack, 0.2, episodes=1)
+        assert prepared == [0.2]
+        noise = make_attack("random")
+        noise.cache_dir = tmp_path
+        assert run_episodes(agent, noise, 0.1, episodes=1).stats.mean < 0
+    with pytest.raises(RuntimeError):  # released: prepared at eps 0.1 now
+        run_episodes(agent, attack, 0.1, episodes=1)
+    assert prepared == [0.2, 0.1]

@@ -10,8 +10,9 @@ import torch
 
 import robustpo.learners.ppo
 from robustpo.agents.agent import load_agent
-from robustpo.errors import CheckpointError, NonFiniteError
+from robustpo.errors import BusyError, CheckpointError, NonFiniteError
 from robustpo.io.checkpoint import load_checkpoint
+from robustpo.io.locks import RUN_LOCK_FILE, exclusive
 from robustpo.io.rundir import checkpoint_paths
 from robustpo.training.driver import train
 from robustpo.training.presets import config_from_dict
@@ -119,7 +120,8 @@ def test_resume_refuses_missing_and_inconsistent_runs(tmp_path, tiny):
     before = {p.name: p.read_bytes() for p in exported.iterdir()}
     with pytest.raises(CheckpointError, match="holds a trained agent but no checkpoint"):
         train(resume=exported, progress=False)
-    assert {p.name: p.read_bytes() for p in exported.iterdir()} == before  # nothing overwritten
+    after = {p.name: p.read_bytes() for p in exported.iterdir() if p.name != RUN_LOCK_FILE}
+    assert after == before  # nothing overwritten
     config = tmp_path / "config.yaml"
     config.write_text(config.read_text().replace("num_envs: 2", "num_envs: 3"))
     with pytest.raises(CheckpointError, match=r"config that differs from .* in ppo\.num_envs\."):
@@ -127,6 +129,27 @@ def test_resume_refuses_missing_and_inconsistent_runs(tmp_path, tiny):
     config.write_text("unknown_key: 1\n")
     with pytest.raises(Exception, match="Unknown config key"):
         train(resume=tmp_path, progress=False)
+
+
+def test_a_run_directory_in_use_by_another_process_is_left_untouched(tmp_path, tiny):
+    run = tmp_path / "run"
+    train("ppo", "Hopper-v5", steps=STEPS // 2, seed=0, out=run, overrides=tiny, progress=False)
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    with exclusive(run / RUN_LOCK_FILE, "test"):
+        with pytest.raises(BusyError, match="in use by another robustpo process"):
+            train(resume=run, progress=False)
+        with pytest.raises(BusyError):
+            train("ppo", "Hopper-v5", steps=STEPS, seed=0, out=run, overrides=tiny,
+                  progress=False)
+        cli = subprocess.run([sys.executable, "-m", "robustpo", "train", "--resume", str(run),
+                              "--no-progress"], capture_output=True, text=True)
+        assert cli.returncode == 2 and "in use by another robustpo process" in cli.stderr
+        assert "Traceback" not in cli.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*")
+            if p.is_file() and p.name != ".lock"} == files
+    # released: a fresh --out trains, and the run itself would resume (refused only as done)
+    train("ppo", "Hopper-v5", steps=STEPS // 2, seed=0, out=tmp_path / "other", overrides=tiny,
+          progress=False)
 
 
 def test_training_on_the_envpool_backend_runs_and_resumes(tmp_path, tiny):

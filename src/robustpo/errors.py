@@ -30,6 +30,18 @@ class CheckpointError(RobustpoError):
     """A run directory or checkpoint that is missing, corrupt or incompatible."""
 
 
+class BusyError(RobustpoError):
+    """A run directory or attack cache that another robustpo process is writing."""
+
+    def __init__(self, what: str, lock_file: object) -> None:
+        super().__init__(
+            f"The {what} is in use by another robustpo process (it holds the lock {lock_file}). "
+            f"Two processes writing it would overwrite each other's checkpoints. Wait for the "
+            f"other process to finish (the lock is released when it exits, however it exits), "
+            f"or use another directory."
+        )
+
+
 class NonFiniteError(RobustpoError, FloatingPointError):
     """A loss, observation or reward became NaN or infinite during training."""
 

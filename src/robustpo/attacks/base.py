@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import torch
 
 from ..errors import UnknownNameError
+from ..io.locks import exclusive
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
@@ -60,6 +61,22 @@ class Attack(ABC):
         """The attack's cache directory stem: targets and protocols keep their models apart."""
         stem = self.name if self.target == OBSERVATION else f"{self.target}-{self.name}"
         return stem if self.protocol == "quick" else f"{stem}-{self.protocol}"
+
+    def prepare_exclusively(self, agent: Agent, eps: float) -> None:
+        """:meth:`prepare`, holding the lock of this attack's cache at ``eps``
+        (``cache_dir/<cache_name>-eps<eps>.lock``) when it learns and caches, so that two
+        processes never train the same models at once.
+
+        Raises:
+            BusyError: another process is preparing this attack at ``eps`` on this cache.
+        """
+        if not self.learned or self.cache_dir is None:
+            self.prepare(agent, eps)
+            return
+        lock = Path(self.cache_dir) / f"{self.cache_name}-eps{eps:g}.lock"
+        with exclusive(lock, f"cache of attack {self.name!r} at eps {eps:g} in "
+                             f"{self.cache_dir}"):
+            self.prepare(agent, eps)
 
     def prepare(self, agent: Agent, eps: float) -> None:  # noqa: B027 - optional hook
         """Called once before an evaluation (by

@@ -153,7 +153,7 @@ def run_episodes(
 
     Args:
         agent: the agent to evaluate.
-        attack: the attack (prepared here, once).
+        attack: the attack (prepared here, once, holding its cache's lock).
         eps: l_inf radius: normalised observation units, or half-ranges of the action space
             for an action attack (ignored by ``none``).
         episodes: number of episodes (>= 1).
@@ -167,12 +167,13 @@ def run_episodes(
         UnknownNameError: unknown environment.
         PerturbationOutOfBallError: the attack left the eps-ball (ActionOutOfBallError: the
             action ball or the action space).
+        BusyError: another process is training this learned attack's cached models.
     """
     check_eval_args(episodes, eps)
     env_id = env_id or agent.env_id
     envs = [make_env(env_id) for _ in range(min(num_envs, episodes))]
     check_agent_fits_env(agent, envs[0], env_id)
-    attack.prepare(agent, eps)
+    attack.prepare_exclusively(agent, eps)
     on_actions = attack.target == "action"
     low, high = torch.as_tensor(agent.action_low), torch.as_tensor(agent.action_high)
     returns = np.zeros(episodes)

@@ -10,6 +10,8 @@ Layout::
     RUN/tb/                              TensorBoard event files
     RUN/checkpoints/ckpt-NNNNNN.{safetensors,json}   the last ``keep_checkpoints``
     RUN/agent.{safetensors,json}         the final agent (what ``robustpo eval`` loads)
+    RUN/.lock                            held while a process trains in RUN
+                                         (:mod:`robustpo.io.locks`)
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from ..adversaries.base import method_class
 from ..agents.agent import Agent, load_agent
 from ..config.sections import TrainConfig
 from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..io.locks import RUN_LOCK_FILE, exclusive
 from ..io.rundir import read_run_config, write_run_metadata
 from ..learners import make_learner
 from ..learners.base import Learner
@@ -73,6 +74,7 @@ def train(
             holds a run.
         NonFiniteError: a loss or environment output became NaN/inf; the last good checkpoint
             is kept.
+        BusyError: another process is training in the same run directory (``RUN/.lock``).
     """
     if resume is not None:
         if any(v is not None for v in (steps, seed, out, preset)) or overrides:
@@ -90,26 +92,35 @@ def train(
         if run_dir.exists() and not run_dir.is_dir():
             raise ConfigError(f"--out {run_dir} is not a directory (a file of that name "
                               f"exists); choose another --out.")
-        if (run_dir / "config.yaml").exists():
-            raise CheckpointError(
-                f"{run_dir} already holds a run. Continue it with `robustpo train --resume "
-                f"{run_dir}`, or choose another --out."
-            )
-        held = [name for name in ("agent.json", "agent.safetensors", "metrics.csv",
-                                  "checkpoints") if (run_dir / name).exists()]
-        if held:
-            raise CheckpointError(
-                f"{run_dir} already holds {', '.join(held)} (an agent or a run without its "
-                f"config.yaml); training there would replace them. Choose another --out."
-            )
-    learner = make_learner(cfg, method_class(cfg.algo).learner)
-    try:
+    # Held from before the checks below, so that two processes started on one --out cannot
+    # both find it empty.
+    with exclusive(run_dir / RUN_LOCK_FILE, f"run directory {run_dir}"):
         if resume is None:
-            write_run_metadata(run_dir, cfg.to_dict())
-        return run_learner(learner, run_dir, resuming=resume is not None, progress=progress,
-                           callbacks=callbacks)
-    finally:
-        learner.close()
+            _check_out_is_free(run_dir)
+        learner = make_learner(cfg, method_class(cfg.algo).learner)
+        try:
+            if resume is None:
+                write_run_metadata(run_dir, cfg.to_dict())
+            return run_learner(learner, run_dir, resuming=resume is not None,
+                               progress=progress, callbacks=callbacks)
+        finally:
+            learner.close()
+
+
+def _check_out_is_free(run_dir: Path) -> None:
+    """Raise CheckpointError if ``run_dir`` already holds a run, an agent or its files."""
+    if (run_dir / "config.yaml").exists():
+        raise CheckpointError(
+            f"{run_dir} already holds a run. Continue it with `robustpo train --resume "
+            f"{run_dir}`, or choose another --out."
+        )
+    held = [name for name in ("agent.json", "agent.safetensors", "metrics.csv",
+                              "checkpoints") if (run_dir / name).exists()]
+    if held:
+        raise CheckpointError(
+            f"{run_dir} already holds {', '.join(held)} (an agent or a run without its "
+            f"config.yaml); training there would replace them. Choose another --out."
+        )
 
 
 def run_learner(
