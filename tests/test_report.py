@@ -13,6 +13,7 @@ from robustpo.report.aggregates import (
     improvement_probabilities,
     performance_profiles,
 )
+from robustpo.report.data import RunData, method_curves
 from robustpo.report.page import build_report
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -24,7 +25,7 @@ def test_the_report_renders_from_zoo_runs_with_every_figure(tmp_path):
     out = build_report(runs, tmp_path / "report.html")
     page = out.read_text()
     figures = sorted(p.stem for p in (tmp_path / "report_figures").glob("*.png"))
-    expected = {"training", "observation-scatter", "observation-attacks",
+    expected = {"training", "observation-scatter", "observation-attacks", "action-eps",
                 "observation-aggregates-worst-case", "observation-aggregates-natural",
                 "observation-improvement", "observation-profile"}
     assert {f"Hopper-v5-{name}" for name in expected} <= set(figures)
@@ -75,3 +76,31 @@ def test_bootstrap_intervals_agree_with_rliables():
     width = high - low
     assert ours.low == pytest.approx(low, abs=0.1 * width)
     assert ours.high == pytest.approx(high, abs=0.1 * width)
+
+
+def _swept(method: str, env: str, curves: dict[str, tuple[list, list]]) -> RunData:
+    run = RunData(Path(method), method, env, 0, "")
+    run.robustness["action"] = {k: (np.array(e), np.array(v)) for k, (e, v) in curves.items()}
+    return run
+
+
+def test_robustness_curves_per_method_take_each_runs_worst_case_at_their_common_radii():
+    runs = [
+        _swept("A", "Hopper-v5", {"natural": ([0, 0.1, 0.2], [10, 11, 12]),
+                                   "random": ([0, 0.1, 0.2], [10, 8, 7]),
+                                   "min-q": ([0, 0.1, 0.2], [10, 9, 3])}),
+        _swept("A", "Hopper-v5", {"natural": ([0, 0.1], [20, 21]),
+                                   "random": ([0, 0.1], [20, 5])}),
+        _swept("B", "Hopper-v5", {"natural": ([0.3], [1]), "random": ([0.3], [0.5])}),
+        _swept("B", "Walker2d-v5", {"natural": ([0.1], [9]), "random": ([0.1], [9])}),
+        _swept("C", "Hopper-v5", {"natural": ([0.1], [1]), "random": ([0.1], [0.5])}),
+        _swept("C", "Hopper-v5", {"natural": ([0.2], [1]), "random": ([0.2], [0.5])}),
+    ]
+    curves = {c.method: c for c in method_curves(runs, "Hopper-v5", "action")}
+    assert list(curves) == ["A", "B"]  # C's two runs share no radius
+    a = curves["A"]
+    assert a.runs == 2 and a.eps.tolist() == [0, 0.1]
+    assert a.worst.tolist() == [[10, 8], [20, 5]]
+    assert a.natural.tolist() == [[10, 11], [20, 21]]
+    assert curves["B"].runs == 1 and curves["B"].worst.tolist() == [[0.5]]
+    assert method_curves(runs, "Hopper-v5", "observation") == []

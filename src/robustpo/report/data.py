@@ -120,3 +120,52 @@ def _read_robustness(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         raise CheckpointError(f"{path} is not a robustness curve ({exc!r}); rerun "
                               f"`{command}`.") from None
     return {name: tuple(np.array(sorted(p)).T) for name, p in points.items()}
+
+
+@dataclass
+class MethodCurve:
+    """One method's robustness curve over its runs' eps sweeps.
+
+    Attributes:
+        method: the method's name; runs: how many runs it rests on.
+        eps: ``(n,)`` the radii every one of these runs was swept at (the target's units:
+            normalised observation, or half-ranges of the action space), ascending.
+        worst: ``(runs, n)`` each run's worst case (lowest mean return over the attacks).
+        natural: ``(runs, n)`` each run's natural return at each radius's sweep point.
+    """
+
+    method: str
+    runs: int
+    eps: np.ndarray
+    worst: np.ndarray
+    natural: np.ndarray
+
+
+def method_curves(runs: list[RunData], env: str, target: str) -> list[MethodCurve]:
+    """Per method (in the order of first appearance), the worst case and the natural return
+    of each of its runs on ``env`` with a ``target`` eps sweep, at the radii all of them were
+    swept at; methods whose runs share no radius are left out."""
+    out = []
+    for method in dict.fromkeys(r.method for r in runs):
+        mine = [r.robustness[target] for r in runs
+                if r.method == method and r.env == env and target in r.robustness]
+        if not mine:
+            continue
+        worst = [_worst_by_eps(curves) for curves in mine]
+        natural = [dict(zip(*curves["natural"], strict=True)) for curves in mine]
+        eps = sorted(set.intersection(*(set(w) & set(n) for w, n in zip(worst, natural))))
+        if eps:
+            out.append(MethodCurve(method, len(mine), np.array(eps),
+                                   np.array([[w[e] for e in eps] for w in worst]),
+                                   np.array([[n[e] for e in eps] for n in natural])))
+    return out
+
+
+def _worst_by_eps(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[float, float]:
+    """eps -> the lowest mean return over the attacks swept at it."""
+    worst: dict[float, float] = {}
+    for name, (eps, values) in curves.items():
+        if name != "natural":
+            for e, v in zip(eps, values, strict=True):
+                worst[e] = min(worst.get(e, np.inf), v)
+    return worst

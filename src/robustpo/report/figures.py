@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from ..io.figures import save_figure
 from ..results.compare import group, median_agent
 from .aggregates import AGGREGATES, Estimate
-from .data import CURVE_COLUMNS, RunData
+from .data import CURVE_COLUMNS, RunData, method_curves
 
 CURVE_LABELS = {"episode_return": "episode return", "eval_return": "evaluation return",
                 "policy_std": "policy std",
@@ -121,26 +121,27 @@ def attack_bars(runs: list[RunData], env: str, target: str) -> Figure | None:
 
 
 def robustness_curves(runs: list[RunData], env: str, target: str) -> Figure | None:
-    """Natural return and the worst case over attacks against eps, one line pair per run
-    with an eps sweep."""
-    runs = [r for r in runs if r.env == env and target in r.robustness]
-    if not runs:
+    """Per method, against eps: the median over its runs of the worst case (solid), the
+    range over its runs shaded, and the median natural return (dashed)
+    (:func:`~robustpo.report.data.method_curves`)."""
+    curves = method_curves(runs, env, target)
+    if not curves:
         return None
-    colors = _colors(_methods(runs))
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    for run in runs:
-        curves = run.robustness[target]
-        eps = curves["natural"][0]
-        attacked = [v for name, (e, v) in curves.items() if name != "natural"
-                    and np.array_equal(e, eps)]
-        label = f"{run.method} s{run.seed}"
-        ax.plot(eps, curves["natural"][1], "--", color=colors[run.method], alpha=0.6)
-        if attacked:
-            ax.plot(eps, np.min(attacked, 0), "o-", color=colors[run.method], label=label)
+    colors = _colors([c.method for c in curves])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for c in curves:
+        color = colors[c.method]
+        agents = f"{c.runs} agent{'s' if c.runs > 1 else ''}"
+        ax.plot(c.eps, np.median(c.worst, 0), "o-", color=color, label=f"{c.method} ({agents})")
+        if c.runs > 1:
+            ax.fill_between(c.eps, c.worst.min(0), c.worst.max(0), color=color, alpha=0.15,
+                            linewidth=0)
+        ax.plot(c.eps, np.median(c.natural, 0), "--", color=color, alpha=0.6)
     ax.set_xlabel(f"eps ({target})")
-    ax.set_ylabel("return (dashed: natural; solid: worst case)")
+    ax.set_ylabel("return, median over agents (solid: worst case;\ndashed: natural); "
+                  "shaded: range")
     ax.set_title(f"{env}: robustness curves")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
