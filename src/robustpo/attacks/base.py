@@ -17,6 +17,7 @@ import torch
 
 from ..errors import UnknownNameError
 from ..io.locks import exclusive
+from .cache import cache_directory
 
 if TYPE_CHECKING:
     from ..agents.agent import Agent
@@ -73,7 +74,8 @@ class Attack(ABC):
         if not self.learned or self.cache_dir is None:
             self.prepare(agent, eps)
             return
-        lock = Path(self.cache_dir) / f"{self.cache_name}-eps{eps:g}.lock"
+        directory = cache_directory(self.cache_dir, self.cache_name, eps)
+        lock = directory.with_name(f"{directory.name}.lock")
         with exclusive(lock, f"cache of attack {self.name!r} at eps {eps:g} in "
                              f"{self.cache_dir}"):
             self.prepare(agent, eps)

@@ -58,6 +58,11 @@ def config_fingerprint(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
+def cache_directory(root: Path, name: str, eps: float) -> Path:
+    """``root/<name>-eps<eps>``: where attack ``name`` keeps its models at ``eps``."""
+    return Path(root) / f"{name}-eps{eps:g}"
+
+
 @dataclass
 class AttackCache:
     """The cache directory of one attack on one victim at one eps.
@@ -76,7 +81,7 @@ class AttackCache:
     def for_attack(cls, root: Path | None, name: str, eps: float, agent: Agent,
                    config: dict[str, Any]) -> AttackCache:
         """The cache of attack ``name`` at ``eps`` on ``agent`` under ``root`` (None: none)."""
-        directory = None if root is None else Path(root) / f"{name}-eps{eps:g}"
+        directory = None if root is None else cache_directory(root, name, eps)
         return cls(directory, victim_fingerprint(agent), config)
 
     def record(self) -> dict[str, str]:

@@ -49,6 +49,11 @@ class RunData:
         default_factory=dict)
 
 
+def methods(runs: list[RunData]) -> list[str]:
+    """The runs' methods, each once, in the order of first appearance."""
+    return list(dict.fromkeys(r.method for r in runs))
+
+
 def read_run(run: Path) -> RunData:
     """Read everything a report shows of ``run``; a run with no attack result yet has only
     its training curves.
@@ -146,7 +151,7 @@ def method_curves(runs: list[RunData], env: str, target: str) -> list[MethodCurv
     of each of its runs on ``env`` with a ``target`` eps sweep, at the radii all of them were
     swept at; methods whose runs share no radius are left out."""
     out = []
-    for method in dict.fromkeys(r.method for r in runs):
+    for method in methods(runs):
         mine = [r.robustness[target] for r in runs
                 if r.method == method and r.env == env and target in r.robustness]
         if not mine:

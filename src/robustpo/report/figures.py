@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from ..io.figures import save_figure
 from ..results.compare import group, median_agent
 from .aggregates import AGGREGATES, Estimate
-from .data import CURVE_COLUMNS, RunData, method_curves
+from .data import CURVE_COLUMNS, RunData, method_curves, methods
 
 CURVE_LABELS = {"episode_return": "episode return", "eval_return": "evaluation return",
                 "policy_std": "policy std",
@@ -29,10 +29,6 @@ def _colors(methods: list[str]) -> dict[str, str]:
     return {m: cycle[k % len(cycle)] for k, m in enumerate(methods)}
 
 
-def _methods(runs: list[RunData]) -> list[str]:
-    return list(dict.fromkeys(r.method for r in runs))
-
-
 def learning_curves(runs: list[RunData], env: str) -> Figure | None:
     """Per method, the median over seeds of each :data:`CURVE_COLUMNS` metric against
     environment steps, with the band between the seeds' minimum and maximum."""
@@ -40,7 +36,7 @@ def learning_curves(runs: list[RunData], env: str) -> Figure | None:
     columns = [c for c in CURVE_COLUMNS if any(c in r.curves for r in runs)]
     if not columns:
         return None
-    colors = _colors(_methods(runs))
+    colors = _colors(methods(runs))
     fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4), squeeze=False)
     for ax, column in zip(axes[0], columns, strict=True):
         for method in colors:
