@@ -6,9 +6,11 @@ fractions of the half-range, one gradient step per environment step), measured i
 Each measurement fills the buffer with ``--warmup`` random steps (untimed), then times
 ``--steps`` environment steps with their gradient steps. The two alternate, ``--repeats``
 times, at each torch thread count of ``--threads``; medians are printed with their ratio.
+``--bfloat16`` adds robustpo with bf16 hidden-to-hidden products (``hidden_dtype=bfloat16``),
+timed in the same alternation.
 
     python benchmarks/td3_throughput.py [--steps 2000] [--warmup 1000] [--repeats 3]
-                                        [--threads 1 2]
+                                        [--threads 1 2] [--bfloat16]
 """
 
 from __future__ import annotations
@@ -70,18 +72,28 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000, help="random steps before them")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="also time robustpo with bf16 hidden-to-hidden products")
     args = parser.parse_args()
+    contestants = {"robustpo": lambda t: robustpo_rate(args.steps, args.warmup, t)}
+    if args.bfloat16:
+        contestants["robustpo bf16"] = lambda t: robustpo_rate(
+            args.steps, args.warmup, t, overrides={"hidden_dtype": "bfloat16"})
+    contestants["sb3"] = lambda t: sb3_rate(args.steps, args.warmup, t)
     for threads in args.threads:
-        runs: dict[str, list[float]] = {"robustpo": [], "sb3": []}
+        runs: dict[str, list[float]] = {name: [] for name in contestants}
         for r in range(args.repeats):
-            runs["robustpo"].append(robustpo_rate(args.steps, args.warmup, threads))
-            runs["sb3"].append(sb3_rate(args.steps, args.warmup, threads))
-            print(f"threads {threads}, repeat {r + 1}: robustpo {runs['robustpo'][-1]:.0f}, "
-                  f"sb3 {runs['sb3'][-1]:.0f} env-steps/s", flush=True)
-        ours, theirs = (statistics.median(runs[k]) for k in ("robustpo", "sb3"))
-        print(f"threads {threads}: median env-steps/s robustpo {ours:.0f}, "
-              f"Stable-Baselines3 {theirs:.0f}, ratio {ours / theirs:.2f}x", flush=True)
-
+            for name, rate in contestants.items():
+                runs[name].append(rate(threads))
+            print(f"threads {threads}, repeat {r + 1}: " + ", ".join(
+                f"{name} {rates[-1]:.0f}" for name, rates in runs.items()) + " env-steps/s",
+                flush=True)
+        medians = {name: statistics.median(rates) for name, rates in runs.items()}
+        print(f"threads {threads}: median env-steps/s " + ", ".join(
+            f"{name} {rate:.0f}" for name, rate in medians.items()) + "; against "
+            "Stable-Baselines3: " + ", ".join(
+                f"{name} {rate / medians['sb3']:.2f}x" for name, rate in medians.items()
+                if name != "sb3"), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -78,7 +78,8 @@ class ActionAdversaryMethod(OffPolicyMethod, ABC):
         with torch.random.fork_rng():  # the agent's initialisation stays TD3's
             torch.manual_seed(seed)
             self.adversary = DeterministicActor(actor.obs_dim, actor.act_dim, actor.hidden,
-                                                nets.low.tolist(), nets.high.tolist())
+                                                nets.low.tolist(), nets.high.tolist(),
+                                                actor.hidden_dtype)
         self.adversary_target = copy.deepcopy(self.adversary).requires_grad_(False)
         self.optimizer = adam(self.adversary.parameters(), lr=self.cfg.adversary_lr)
         self.actor_updates = 0

@@ -43,12 +43,14 @@ NO_CLIP = float(np.finfo(np.float32).max)  # the normaliser's bound when it does
 
 def td3_agent(env_id: str, obs_dim: int, act_dim: int, action_low: np.ndarray,
               action_high: np.ndarray, hidden: list[int], normalize_obs: bool,
-              obs_clip: float, attack_eps: float | None) -> Agent:
+              obs_clip: float, attack_eps: float | None, hidden_dtype: str = "float32") -> Agent:
     """The TD3 family's agent: a :class:`DeterministicActor` (``"actor"``) and the twin
     critics (``"q"``), actor built first; with ``normalize_obs`` false the normaliser is the
-    identity (frozen at mean 0, variance 1, no bound), so observation eps is in raw units."""
-    actor = DeterministicActor(obs_dim, act_dim, hidden, action_low, action_high)
-    critics = TwinQ(obs_dim, act_dim, hidden)
+    identity (frozen at mean 0, variance 1, no bound), so observation eps is in raw units.
+    ``hidden_dtype`` names the dtype of both networks' hidden-to-hidden products
+    (:data:`~robustpo.core.nets.HIDDEN_DTYPES`)."""
+    actor = DeterministicActor(obs_dim, act_dim, hidden, action_low, action_high, hidden_dtype)
+    critics = TwinQ(obs_dim, act_dim, hidden, hidden_dtype)
     normalizer = ObservationNormalizer(obs_dim, obs_clip if normalize_obs else NO_CLIP)
     normalizer.frozen = not normalize_obs
     return Agent(env_id, {"actor": actor, "q": critics}, normalizer, action_low, action_high,
@@ -86,7 +88,8 @@ class TD3Learner(Learner):
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         obs_dim, act_dim = obs_space.shape[0], act_space.shape[0]
         self.agent = td3_agent(cfg.env, obs_dim, act_dim, act_space.low, act_space.high,
-                               t.hidden, t.normalize_obs, t.obs_clip, cfg.attack_eps)
+                               t.hidden, t.normalize_obs, t.obs_clip, cfg.attack_eps,
+                               t.hidden_dtype)
         actor, critics = self.agent.actor, self.agent.modules["q"]
         self.nets = TD3Networks(
             actor, critics, copy.deepcopy(actor).requires_grad_(False),
