@@ -398,16 +398,21 @@ def test_bfloat16_hidden_products_stay_close_to_float32():
             assert cos > 0.99, cos
 
 
-def test_bfloat16_agents_train_save_and_reload_with_their_dtype(tmp_path):
+def test_unknown_hidden_dtypes_are_refused():
     with pytest.raises(ConfigError, match="td3.hidden_dtype"):
         resolve_config("td3", "Hopper-v5", overrides={"hidden_dtype": "float16"})
     with pytest.raises(ValueError, match="Unknown hidden_dtype"):
         TwinQ(3, 2, [4], "int8")
-    run = train("td3", "Hopper-v5", out=tmp_path / "run",
+
+
+@pytest.mark.parametrize("algo", ["td3", "pr-td3", "oa-td3"])
+def test_bfloat16_agents_train_save_and_reload_with_their_dtype(tmp_path, algo):
+    run = train(algo, "Hopper-v5", out=tmp_path / "run",
                 overrides={**TINY_TD3, "hidden_dtype": "bfloat16"}, **REDUCTION)
     loaded = load_agent(tmp_path / "run")
-    for name in ("actor", "q"):
-        assert loaded.modules[name].hidden_dtype == "bfloat16"
+    # Every network of the agent (OA-TD3's OA critics too) keeps the dtype it trained with.
+    assert {name: module.hidden_dtype for name, module in loaded.modules.items()} == dict.fromkeys(
+        loaded.modules, "bfloat16") and len(loaded.modules) == (3 if algo == "oa-td3" else 2)
     obs = torch.randn(5, loaded.obs_dim)
     with torch.no_grad():
         assert torch.equal(loaded.actor(obs), run.agent.actor(obs))

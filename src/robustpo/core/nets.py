@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -38,7 +38,8 @@ def low_precision_dtype(name: str) -> torch.dtype | None:
     return None if name == "float32" else HIDDEN_DTYPES[name]
 
 
-def _low_precision(op, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _low_precision(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
+                   w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``op(x, w)`` computed in ``dtype`` and returned in float32 (autograd casts the
     gradients back to float32)."""
     return op(x.to(dtype), w.to(dtype)).float()
@@ -205,10 +206,11 @@ class DeterministicActor(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.low_dtype is None:
             return self.centre + self.half_range * self.net(obs)
-        linears, activations = self.net[0::2], self.net[1::2]
-        x = obs
-        for i, (linear, activation) in enumerate(zip(linears, activations, strict=True)):
-            if 0 < i < len(linears) - 1:
+        modules, x = list(self.net), obs
+        last = len(modules) // 2 - 1
+        for i in range(last + 1):  # the net alternates Linear and activation
+            linear, activation = modules[2 * i], modules[2 * i + 1]
+            if 0 < i < last:
                 x = _low_precision(F.linear, x, linear.weight, self.low_dtype) + linear.bias
             else:
                 x = linear(x)
