@@ -95,5 +95,6 @@ def main() -> None:
                 f"{name} {rate / medians['sb3']:.2f}x" for name, rate in medians.items()
                 if name != "sb3"), flush=True)
 
+
 if __name__ == "__main__":
     main()
