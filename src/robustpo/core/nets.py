@@ -38,10 +38,12 @@ def low_precision_dtype(name: str) -> torch.dtype | None:
     return None if name == "float32" else HIDDEN_DTYPES[name]
 
 
-def _low_precision(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
-                   w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``op(x, w)`` computed in ``dtype`` and returned in float32 (autograd casts the
-    gradients back to float32)."""
+def _product(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
+             w: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """``op(x, w)``, computed in ``dtype`` (None: float32) and returned in float32 (autograd
+    casts the gradients back to float32)."""
+    if dtype is None:
+        return op(x, w)
     return op(x.to(dtype), w.to(dtype)).float()
 
 
@@ -211,7 +213,7 @@ class DeterministicActor(nn.Module):
         for i in range(last + 1):  # the net alternates Linear and activation
             linear, activation = modules[2 * i], modules[2 * i + 1]
             if 0 < i < last:
-                x = _low_precision(F.linear, x, linear.weight, self.low_dtype) + linear.bias
+                x = _product(F.linear, x, linear.weight, self.low_dtype) + linear.bias
             else:
                 x = linear(x)
             x = activation(x)
@@ -321,13 +323,21 @@ class TwinQ(nn.Module):
                 x = torch.relu(x)
         return x.squeeze(-1)
 
-    def _layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        """Layer ``i``'s affine map of ``(2, batch, in)``, hidden-to-hidden ones in the low
-        precision dtype if there is one."""
+    def _product_dtype(self, i: int) -> torch.dtype | None:
+        """The dtype of layer ``i``'s product: the low precision one for hidden-to-hidden
+        layers if there is one, else None (float32)."""
+        return self.low_dtype if 0 < i < len(self.weights) - 1 else None
+
+    def _layer(self, i: int, x: torch.Tensor, critic: int | None = None) -> torch.Tensor:
+        """Layer ``i``'s affine map of both critics' ``(2, batch, in)``, or of one
+        ``critic``'s ``(batch, in)``, in :meth:`_product_dtype`'s dtype."""
         w, b = self.weights[i], self.biases[i]
-        if self.low_dtype is None or i in (0, len(self.weights) - 1):
-            return torch.baddbmm(b, x, w)
-        return _low_precision(torch.bmm, x, w, self.low_dtype) + b
+        if critic is not None:
+            w, b = w[critic], b[critic]
+        dtype = self._product_dtype(i)
+        if dtype is None:  # the bias fused into the product
+            return (torch.baddbmm if critic is None else torch.addmm)(b, x, w)
+        return _product(torch.bmm if critic is None else torch.mm, x, w, dtype) + b
 
     def forward_cached(self, obs_part: torch.Tensor, action: torch.Tensor
                        ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -359,23 +369,16 @@ class TwinQ(nn.Module):
         g = grad_out.unsqueeze(-1) * self.weights[-1].transpose(1, 2)
         for i in range(len(hidden) - 1, -1, -1):
             g = torch.ops.aten.threshold_backward(g, hidden[i], 0.0)  # ReLU's derivative
-            if i == 0:
-                g = torch.bmm(g, self.weights[0][:, self.obs_dim:].transpose(1, 2))
-            elif self.low_dtype is None:
-                g = torch.bmm(g, self.weights[i].transpose(1, 2))
-            else:
-                g = _low_precision(torch.bmm, g, self.weights[i].transpose(1, 2), self.low_dtype)
+            w = self.weights[0][:, self.obs_dim:] if i == 0 else self.weights[i]
+            g = _product(torch.bmm, g, w.transpose(1, 2), self._product_dtype(i))
         return g
 
     def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The first critic alone, shape ``(batch,)`` (TD3's actor follows Q_1)."""
         x = torch.cat([obs, action], -1)
         last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            if self.low_dtype is None or i in (0, last):
-                x = torch.addmm(b[0], x, w[0])
-            else:
-                x = _low_precision(torch.mm, x, w[0], self.low_dtype) + b[0]
+        for i in range(last + 1):
+            x = self._layer(i, x, critic=0)
             if i < last:
                 x = torch.relu(x)
         return x.squeeze(-1)
