@@ -118,6 +118,40 @@ def test_the_replay_buffer_wraps_and_restores():
         ReplayBuffer(3, 2, 1).restore(buffer.state_tensors())
 
 
+def test_sampled_transitions_are_rows_of_what_was_added():
+    buffer = ReplayBuffer(10, 2, 3)
+    obs, actions = torch.randn(6, 2), torch.randn(6, 3)
+    rewards, next_obs, not_done = torch.randn(6), torch.randn(6, 2), torch.tensor([1.0, 0] * 3)
+    buffer.add(Transitions(obs, actions, rewards, next_obs, not_done))
+    sample = buffer.sample(50, torch.Generator().manual_seed(1))
+    assert sample.rewards.shape == (50,) and sample.actions.shape == (50, 3)
+    for i in range(50):
+        row = int((rewards == sample.rewards[i]).nonzero())
+        for field, source in ((sample.obs, obs), (sample.actions, actions),
+                              (sample.next_obs, next_obs), (sample.not_done, not_done)):
+            assert torch.equal(field[i], source[row])
+
+
+def test_twin_critics_are_two_separate_relu_mlps():
+    # The pair is one batched network; each critic must compute, and differentiate, as a
+    # plain MLP with its own slice of the weights.
+    torch.manual_seed(0)
+    critics = TwinQ(5, 2, [16, 8])
+    obs, actions = torch.randn(32, 5), torch.randn(32, 2)
+    q = critics(obs, actions)
+    for c in range(2):
+        x = torch.cat([obs, actions], -1)
+        for i, (w, b) in enumerate(zip(critics.weights, critics.biases, strict=True)):
+            x = x @ w[c] + b[c]
+            x = torch.relu(x) if i < len(critics.weights) - 1 else x.squeeze(-1)
+        assert torch.allclose(q[c], x, atol=1e-5)
+        grads = torch.autograd.grad(q[c].square().sum(), list(critics.weights),
+                                    retain_graph=True)
+        expected = torch.autograd.grad(x.square().sum(), list(critics.weights))
+        for g, e in zip(grads, expected, strict=True):
+            assert torch.allclose(g[c], e[c], atol=1e-4) and not g[1 - c].any()
+
+
 def test_td3_configs_are_checked_and_keep_their_learner_section():
     cfg = resolve_config("td3", "Hopper-v5")
     assert cfg.ppo is None and cfg.td3.hidden == [256, 256] and cfg.td3.total_steps == 1_000_000

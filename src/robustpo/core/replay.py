@@ -8,6 +8,13 @@ from dataclasses import dataclass
 import torch
 
 FIELDS = ("obs", "actions", "rewards", "next_obs", "not_done")
+SCALAR_FIELDS = ("rewards", "not_done")
+
+
+def _fields(columns: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+    """The column blocks of the fields in :data:`FIELDS` order, scalar fields as vectors."""
+    return [column.squeeze(1) if name in SCALAR_FIELDS else column
+            for name, column in zip(FIELDS, columns, strict=True)]
 
 
 @dataclass
@@ -26,8 +33,9 @@ class Transitions:
 
 
 class ReplayBuffer:
-    """A ring buffer of ``capacity`` transitions in preallocated float32 tensors; the oldest
-    are overwritten once it is full.
+    """A ring buffer of ``capacity`` transitions in one preallocated float32 tensor
+    (``data`` holds each field's columns as a view); the oldest are overwritten once it is
+    full.
 
     Args:
         capacity: transitions kept; obs_dim, act_dim: sizes.
@@ -35,13 +43,12 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int) -> None:
         self.capacity = int(capacity)
-        self.data = {
-            "obs": torch.zeros(self.capacity, obs_dim),
-            "actions": torch.zeros(self.capacity, act_dim),
-            "rewards": torch.zeros(self.capacity),
-            "next_obs": torch.zeros(self.capacity, obs_dim),
-            "not_done": torch.zeros(self.capacity),
-        }
+        # One row per transition, the fields side by side: a sample is one gather of
+        # contiguous rows (a third of five gathers' time, docs/benchmarks.md).
+        self.widths = [obs_dim, act_dim, 1, obs_dim, 1]
+        self.storage = torch.zeros(self.capacity, sum(self.widths))
+        columns = self.storage.split(self.widths, dim=1)
+        self.data = dict(zip(FIELDS, _fields(columns), strict=True))
         self.position = 0  # where the next transition goes
         self.size = 0
 
@@ -66,7 +73,7 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         rows = torch.randint(self.size, (batch_size,), generator=generator)
-        return Transitions(*(self.data[name][rows] for name in FIELDS))
+        return Transitions(*_fields(self.storage.index_select(0, rows).split(self.widths, 1)))
 
     def state_tensors(self, prefix: str = "replay.") -> dict[str, torch.Tensor]:
         """The filled rows of every field and the counters, for a checkpoint."""
