@@ -24,7 +24,7 @@ HIDDEN_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": t
 """Dtypes of the hidden-to-hidden matrix products of the off-policy networks
 (:class:`DeterministicActor`, :class:`TwinQ`). ``bfloat16`` multiplies in bf16 with float32
 parameters, inputs, first and last layers, and accumulation: on CPUs with native bf16 products
-(AVX512-BF16, AMX) a TD3 step is about 1.45 times faster (docs/benchmarks.md); elsewhere slower."""
+(AVX512-BF16, AMX) a TD3 step is about 1.85 times faster (docs/benchmarks.md); elsewhere slower."""
 
 
 def low_precision_dtype(name: str) -> torch.dtype | None:
