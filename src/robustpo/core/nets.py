@@ -49,9 +49,9 @@ def _product(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.
 
 def _dot_rows(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``x @ w`` for a single output column: ``(2, batch, 1)`` from ``x`` ``(2, batch, in)``
-    and ``w`` ``(2, in, 1)``, as row-wise dot products. Batched matrix products with one
-    output column run as slowly as 256 of them on common CPU BLAS builds (90 us against 15 us
-    for TD3's critics, docs/benchmarks.md)."""
+    and ``w`` ``(2, in, 1)``, as row-wise dot products: a batched matrix product with one
+    output column is several times slower on common CPU BLAS builds (90 us against 15 us for
+    TD3's critics, docs/benchmarks.md)."""
     return torch.linalg.vecdot(x, w.mT).unsqueeze(-1)
 
 

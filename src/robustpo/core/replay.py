@@ -44,7 +44,7 @@ class ReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int, act_dim: int) -> None:
         self.capacity = int(capacity)
         # One row per transition, the fields side by side: a sample is one gather of
-        # contiguous rows (a third of five gathers' time, docs/benchmarks.md).
+        # contiguous rows (a quarter of five gathers' time, docs/benchmarks.md).
         self.widths = [obs_dim, act_dim, 1, obs_dim, 1]
         self.storage = torch.zeros(self.capacity, sum(self.widths))
         columns = self.storage.split(self.widths, dim=1)
@@ -65,7 +65,8 @@ class ReplayBuffer:
         self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Transitions:
-        """``batch_size`` transitions drawn uniformly with replacement.
+        """``batch_size`` transitions drawn uniformly with replacement; the fields are views
+        into one gathered ``(batch_size, width)`` tensor (not contiguous).
 
         Raises:
             ValueError: the buffer is empty.
