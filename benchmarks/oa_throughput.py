@@ -22,7 +22,7 @@ import argparse
 import statistics
 
 import ppo_throughput  # benchmarks/ is this script's path
-from td3_throughput import robustpo_rate
+from td3_throughput import machine, robustpo_rate
 
 
 def rate(algo: str, steps: int, warmup: int, threads: int, pgd_steps: int = 10,
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--hidden-dtype", default="float32", choices=["float32", "bfloat16"],
                         help="dtype of TD3's and OA-TD3's hidden-to-hidden products")
     args = parser.parse_args()
+    print(machine(), flush=True)
     measures = {"td3": lambda: rate("td3", args.steps, args.warmup, args.threads,
                                     hidden_dtype=args.hidden_dtype)}
     for k in args.pgd_steps:

@@ -16,8 +16,10 @@ timed in the same alternation.
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +29,24 @@ from robustpo.learners.td3 import TD3Learner
 from robustpo.training.presets import resolve_config
 
 ENV = "Hopper-v5"
+
+
+def machine() -> str:
+    """The CPU's model, torch's vector capability and whether the CPU multiplies bf16 natively
+    (AVX512-BF16 or AMX; read from /proc/cpuinfo, unknown elsewhere): the ratios depend on
+    all three, so every printout names them."""
+    model, flags = platform.processor() or platform.machine(), None
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        lines = cpuinfo.read_text().splitlines()
+        model = next((ln.split(":", 1)[1].strip() for ln in lines
+                      if ln.startswith("model name")), model)
+        flags = next((set(ln.split(":", 1)[1].split()) for ln in lines
+                      if ln.startswith("flags")), set())
+    native = "unknown" if flags is None else (
+        "yes" if flags & {"avx512_bf16", "amx_bf16"} else "no")
+    return (f"{model}; torch {torch.__version__}, capability "
+            f"{torch.backends.cpu.get_cpu_capability()}; native bf16 products: {native}")
 
 
 def robustpo_rate(steps: int, warmup: int, threads: int, algo: str = "td3",
@@ -75,6 +95,7 @@ def main() -> None:
     parser.add_argument("--bfloat16", action="store_true",
                         help="also time robustpo with bf16 hidden-to-hidden products")
     args = parser.parse_args()
+    print(machine(), flush=True)
     contestants = {"robustpo": lambda t: robustpo_rate(args.steps, args.warmup, t)}
     if args.bfloat16:
         contestants["robustpo bf16"] = lambda t: robustpo_rate(
