@@ -341,7 +341,7 @@ class TwinQ(nn.Module):
         w, b = self.weights[i], self.biases[i]
         if critic is not None:
             w, b = w[critic], b[critic]
-        elif w.shape[-1] == 1:  # the output layer: a dot product per row
+        elif i == len(self.weights) - 1:  # the output layer, one column: row-wise dot products
             return _dot_rows(x, w) + b
         dtype = self._product_dtype(i)
         if dtype is None:  # the bias fused into the product
@@ -360,7 +360,7 @@ class TwinQ(nn.Module):
         for i in range(1, len(self.weights) - 1):
             x = torch.relu(self._layer(i, x))
             hidden.append(x)
-        return (_dot_rows(x, self.weights[-1]) + self.biases[-1]).squeeze(-1), hidden
+        return self._layer(len(self.weights) - 1, x).squeeze(-1), hidden
 
     def observation_part(self, obs: torch.Tensor) -> torch.Tensor:
         """The observations' share of the first layer, bias included: ``(2, batch,
