@@ -3,10 +3,12 @@ replay buffer, exact resume with the buffer in the checkpoint (and on Box2D, who
 state cannot be saved), evaluations during training, and learning a small task."""
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +22,7 @@ from robustpo.core.replay import ReplayBuffer, Transitions
 from robustpo.errors import CheckpointError, ConfigError
 from robustpo.evaluation.episodes import run_episodes
 from robustpo.io.checkpoint import load_checkpoint
-from robustpo.io.rundir import checkpoint_paths
+from robustpo.io.rundir import checkpoint_paths, write_run_metadata
 from robustpo.learners.td3 import TD3Learner
 from robustpo.results.suite import run_suite
 from robustpo.training.callbacks import EVAL_METRICS, Callback
@@ -464,3 +466,29 @@ def test_td3_learns_pendulum_with_bfloat16_hidden_products(tmp_path):
                            "hidden_dtype": "bfloat16"})
     evaluation = robustpo.evaluate(run.agent, episodes=10)
     assert evaluation.stats.mean >= -400, evaluation.stats
+
+
+def test_a_td3_run_continued_to_a_larger_budget_equals_one_trained_with_it(tmp_path):
+    kwargs = dict(seed=2, preset="defaults", progress=False)
+    sets = {**TINY_TD3, "checkpoint_every": 3, "eval_every": 300, "eval_episodes": 1}
+    full = train("td3", "Hopper-v5", steps=1200, out=tmp_path / "full", overrides=sets, **kwargs)
+    train("td3", "Hopper-v5", steps=600, out=tmp_path / "part", overrides=sets, **kwargs)
+    extended = train(resume=tmp_path / "part", steps=1200, progress=False)
+    assert extended.global_step == 1200
+    assert tensors_equal(extended.agent.tensors(), full.agent.tensors())
+    assert tensors_equal(load_checkpoint(checkpoint_paths(tmp_path / "part")[-1])[0],
+                         load_checkpoint(checkpoint_paths(tmp_path / "full")[-1])[0])
+    assert eval_columns(tmp_path / "part") == eval_columns(tmp_path / "full")
+    cfg = config_from_dict(yaml.safe_load((tmp_path / "part" / "config.yaml").read_text()), "t")
+    assert cfg.td3.total_steps == 1200
+    changes = json.loads((tmp_path / "part" / "meta.json").read_text())["budget_changes"]
+    assert [(c["total_steps_from"], c["total_steps_to"]) for c in changes] == [(600, 1200)]
+    with pytest.raises(ConfigError, match="has taken 1,200 steps already"):
+        train(resume=tmp_path / "full", steps=900, progress=False)
+
+
+def test_a_ppo_run_refuses_a_new_budget_on_resume(tmp_path):
+    write_run_metadata(tmp_path, resolve_config("ppo", "Hopper-v5").to_dict())
+    with pytest.raises(ConfigError, match="anneals its learning rates"):
+        train(resume=tmp_path, steps=4_000_000, progress=False)
+    assert "budget_changes" not in json.loads((tmp_path / "meta.json").read_text())

@@ -41,7 +41,9 @@ def _one_torch_thread() -> None:
 def train(
     algo: Annotated[str, typer.Option(help="Algorithm (see `robustpo list`).")] = "ppo",
     env: Annotated[str, typer.Option(help="Gymnasium environment id.")] = "Hopper-v5",
-    steps: Annotated[int | None, typer.Option(help="Environment steps (default: preset).")] = None,
+    steps: Annotated[int | None, typer.Option(
+        help="Environment steps (default: preset); with --resume, a TD3-family run's new "
+             "budget.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
     preset: Annotated[str | None, typer.Option(
@@ -50,7 +52,8 @@ def train(
         "--set", help="Override a config key: --set policy_lr=1e-4 or ppo.policy_lr=1e-4 "
                       "(repeatable).")] = None,
     resume: Annotated[Path | None, typer.Option(
-        help="Continue an interrupted run from its newest checkpoint.")] = None,
+        help="Continue an interrupted run from its newest checkpoint (or a finished TD3-family "
+             "run, with a larger --steps).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     dry_run: Annotated[bool, typer.Option(
         help="Print the resolved config and where each value came from; train nothing.")

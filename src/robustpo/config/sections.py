@@ -299,6 +299,20 @@ class TrainConfig:
         """The learner section (:class:`PPOConfig` or :class:`TD3Config`)."""
         return getattr(self, self.learner_section)
 
+    @property
+    def total_steps(self) -> int:
+        """The learner section's ``total_steps``: environment steps of the whole run."""
+        return self.learner_config.total_steps
+
+    def with_total_steps(self, steps: int) -> TrainConfig:
+        """A validated copy whose learner section has ``total_steps = steps``.
+
+        Raises:
+            ConfigError: ``steps`` is smaller than one iteration of the learner.
+        """
+        section = dataclasses.replace(self.learner_config, total_steps=steps)
+        return dataclasses.replace(self, **{self.learner_section: section}).validate()
+
     def validate(self) -> TrainConfig:
         """Check every section; return self. Raises :class:`ConfigError`."""
         if not (isinstance(self.seed, int) and self.seed >= 0):

@@ -94,12 +94,11 @@ def _previous_weights(weights: Path) -> Path:
     return weights.with_name(f"{weights.name}.prev")
 
 
-def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint written by :func:`save_checkpoint`; returns ``(tensors, meta)``.
+def _read_record(meta_path: Path) -> tuple[Path, str, dict[str, Any]]:
+    """The weights path, SHA-256 and meta recorded in a checkpoint's JSON.
 
     Raises:
-        CheckpointError: a file is missing, the JSON is malformed or of another format version,
-            or the tensor file does not match its recorded SHA-256 (truncated or corrupt).
+        CheckpointError: the file is missing, malformed or of another format version.
     """
     meta_path = Path(meta_path)
     if not meta_path.is_file():
@@ -122,6 +121,28 @@ def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
             f"{meta_path} is a {fmt!r} checkpoint of format version {version}; this robustpo "
             f"reads {FORMAT!r} version {FORMAT_VERSION}. Use the robustpo release that wrote it."
         )
+    return weights, digest, meta
+
+
+def read_checkpoint_meta(meta_path: Path) -> dict[str, Any]:
+    """The metadata of a checkpoint written by :func:`save_checkpoint`, without reading its
+    tensors (a TD3 checkpoint's replay buffer is large).
+
+    Raises:
+        CheckpointError: the JSON is missing, malformed or of another format version.
+    """
+    return _read_record(meta_path)[2]
+
+
+def load_checkpoint(meta_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint written by :func:`save_checkpoint`; returns ``(tensors, meta)``.
+
+    Raises:
+        CheckpointError: a file is missing, the JSON is malformed or of another format version,
+            or the tensor file does not match its recorded SHA-256 (truncated or corrupt).
+    """
+    meta_path = Path(meta_path)
+    weights, digest, meta = _read_record(meta_path)
     data = weights.read_bytes() if weights.is_file() else None
     intact = data is not None and hashlib.sha256(data).hexdigest() == digest
     previous = _previous_weights(weights)

@@ -4,7 +4,8 @@ Layout::
 
     RUN/config.yaml                      full resolved config
     RUN/meta.json                        robustpo, Python, torch, gymnasium, mujoco versions,
-                                         git commit, command line, start time
+                                         git commit, command line, start time, and
+                                         any change of the budget (``--resume --steps``)
     RUN/metrics.csv                      one row per training iteration (a PPO update, or
                                          1,000 TD3-family environment steps)
     RUN/tb/                              TensorBoard event files
@@ -81,6 +82,26 @@ def write_run_metadata(run_dir: Path, config: dict[str, Any]) -> None:
         "host": platform.node(),
     }
     atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=1))
+
+
+def record_budget_change(run_dir: Path, config: dict[str, Any], old_steps: int,
+                         new_steps: int) -> None:
+    """Rewrite ``config.yaml`` with a run's new budget and add the change to ``meta.json``'s
+    ``budget_changes`` list (from, to, time, git commit, command line)."""
+    meta_path = run_dir / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{meta_path} is corrupt (not valid JSON): {exc}") from None
+    meta.setdefault("budget_changes", []).append({
+        "total_steps_from": old_steps,
+        "total_steps_to": new_steps,
+        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "command": sys.argv,
+    })
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    atomic_write_text(meta_path, json.dumps(meta, indent=1))
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:

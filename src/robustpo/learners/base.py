@@ -78,6 +78,10 @@ class Learner(ABC):
     """
 
     name: ClassVar[str]
+    #: What in the learner's updates depends on ``total_steps`` (a schedule over the run), or
+    #: None when nothing does: then a run can be continued to another budget
+    #: (``robustpo train --resume RUN --steps N``) and equals a run started with that budget.
+    budget_schedule: ClassVar[str | None] = None
     cfg: TrainConfig
     agent: Agent
     envs: gym.vector.VectorEnv

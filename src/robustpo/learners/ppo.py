@@ -92,6 +92,8 @@ class PPOLearner(Learner):
     """
 
     name = "ppo"
+    budget_schedule = ("anneals its learning rates to 0 over total_steps (ppo.anneal_lr), and "
+                       "robust methods ramp eps over the first method.eps_ramp of the run")
 
     def __init__(self, cfg: TrainConfig, adversary: TrainingAdversary | None = None,
                  envs: gym.vector.VectorEnv | None = None) -> None:

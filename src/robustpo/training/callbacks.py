@@ -86,7 +86,8 @@ class Resume(Callback):
     A run interrupted before its first checkpoint starts over.
 
     Raises (on_train_start):
-        CheckpointError: the checkpoint's config differs from the run's, or it is corrupt; or
+        CheckpointError: the checkpoint's config differs from the run's (in more than
+            ``total_steps`` for a learner without a ``budget_schedule``), or it is corrupt; or
             the directory holds a trained agent but no checkpoint (an exported or zoo agent),
             which starting over would overwrite.
     """
@@ -110,6 +111,8 @@ class Resume(Callback):
                 f"written by `robustpo train`. Move it out of {ckpts[-1].parent} to resume from "
                 f"the checkpoint before it.")
         saved = config_from_dict(meta["config"], str(ckpts[-1]))
+        if run.learner.budget_schedule is None:  # the budget may change (driver.train)
+            saved = saved.with_total_steps(run.learner.cfg.total_steps)
         if saved != run.learner.cfg:
             new = _flat(run.learner.cfg.to_dict())
             differing = sorted(k for k, v in _flat(saved.to_dict()).items() if new.get(k) != v)

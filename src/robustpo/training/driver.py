@@ -11,9 +11,10 @@ from ..adversaries.base import method_class
 from ..agents.agent import Agent, load_agent
 from ..config.sections import TrainConfig
 from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..io.checkpoint import read_checkpoint_meta
 from ..io.locks import RUN_LOCK_FILE, exclusive
-from ..io.rundir import read_run_config, write_run_metadata
-from ..learners import make_learner
+from ..io.rundir import checkpoint_paths, read_run_config, record_budget_change, write_run_metadata
+from ..learners import LEARNERS, make_learner
 from ..learners.base import Learner
 from .callbacks import Callback, TrainingRun, default_callbacks, iteration_metrics, save_final_agent
 from .presets import config_from_dict, resolve_config
@@ -54,22 +55,27 @@ def train(
         algo: training method (``robustpo list``).
         env: Gymnasium environment id.
         steps: environment steps (overrides the preset's ``ppo.total_steps``, or
-            ``td3.total_steps`` for the TD3 family).
+            ``td3.total_steps`` for the TD3 family). With ``resume``: the run's new budget,
+            at least the steps it has taken, for learners whose updates do not depend on it
+            (the TD3 family; :attr:`Learner.budget_schedule`); the continued run equals one
+            started with that budget, and ``meta.json`` records the change.
         seed: random seed; the same seed and config give the same parameters.
         out: run directory to create (default ``runs/<algo>-<env>-s<seed>-<time>``).
         preset: bundled preset name, YAML file or ``"defaults"`` (default: ``<algo>-<env>``,
             which must exist).
         overrides: config values applied last, e.g. ``{"policy_lr": 1e-4}``.
         resume: an existing run directory to continue from its newest checkpoint; its saved
-            config is used and the other config arguments must be left unset.
+            config is used and the other config arguments, ``steps`` excepted, must be left
+            unset.
         progress: show a progress bar.
         callbacks: your own :class:`~robustpo.training.callbacks.Callback` objects, called
             after the built-in ones.
 
     Raises:
         UnknownNameError: unknown algorithm, environment or preset.
-        ConfigError: bad config values, no preset for ``algo`` on ``env``, or ``out`` is a
-            file.
+        ConfigError: bad config values, no preset for ``algo`` on ``env``, ``out`` is a
+            file, or ``steps`` with ``resume`` for a PPO-family run (whose schedules follow
+            the budget) or below the steps the run has taken.
         CheckpointError: ``resume`` is missing, corrupt or incompatible, or ``out`` already
             holds a run.
         NonFiniteError: a loss or environment output became NaN/inf; the last good checkpoint
@@ -77,10 +83,11 @@ def train(
         BusyError: another process is training in the same run directory (``RUN/.lock``).
     """
     if resume is not None:
-        if any(v is not None for v in (steps, seed, out, preset)) or overrides:
+        if any(v is not None for v in (seed, out, preset)) or overrides:
             raise CheckpointError(
                 "--resume continues a run with the config it was started with; do not pass "
-                "--steps, --seed, --out, --preset or --set together with it."
+                "--seed, --out, --preset or --set together with it (--steps changes a TD3-family "
+                "run's budget)."
             )
         run_dir = Path(resume)
         cfg = config_from_dict(read_run_config(run_dir), f"{run_dir}/config.yaml")
@@ -97,6 +104,8 @@ def train(
     with exclusive(run_dir / RUN_LOCK_FILE, f"run directory {run_dir}"):
         if resume is None:
             _check_out_is_free(run_dir)
+        elif steps is not None:
+            cfg = _change_budget(run_dir, cfg, steps)
         learner = make_learner(cfg, method_class(cfg.algo).learner)
         try:
             if resume is None:
@@ -105,6 +114,33 @@ def train(
                                progress=progress, callbacks=callbacks)
         finally:
             learner.close()
+
+
+def _change_budget(run_dir: Path, cfg: TrainConfig, steps: int) -> TrainConfig:
+    """``cfg`` with ``total_steps = steps``, written to ``run_dir`` (``config.yaml`` and a
+    ``budget_changes`` entry in ``meta.json``) after checking that the learner allows it and
+    that the run has not taken more steps.
+
+    Raises:
+        ConfigError: the learner's updates follow the budget, or ``steps`` is below the steps
+            of the newest checkpoint or one iteration.
+    """
+    learner_class = LEARNERS[method_class(cfg.algo).learner]
+    if learner_class.budget_schedule is not None:
+        raise ConfigError(
+            f"--steps with --resume changes a run's budget, which {cfg.algo} cannot take: its "
+            f"learner {learner_class.budget_schedule}, so the steps already taken were "
+            f"scheduled for {cfg.total_steps:,}. Train a new run with --steps {steps}.")
+    new = cfg.with_total_steps(steps)
+    ckpts = checkpoint_paths(run_dir)
+    taken = int(read_checkpoint_meta(ckpts[-1]).get("global_step", 0)) if ckpts else 0
+    if new.total_steps < taken:
+        raise ConfigError(
+            f"{run_dir} has taken {taken:,} steps already; --steps must be at least that "
+            f"(got {steps:,}).")
+    if new.total_steps != cfg.total_steps:
+        record_budget_change(run_dir, new.to_dict(), cfg.total_steps, new.total_steps)
+    return new
 
 
 def _check_out_is_free(run_dir: Path) -> None:
