@@ -4,6 +4,7 @@ state cannot be saved), evaluations during training, and learning a small task."
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -485,6 +486,11 @@ def test_a_td3_run_continued_to_a_larger_budget_equals_one_trained_with_it(tmp_p
     assert [(c["total_steps_from"], c["total_steps_to"]) for c in changes] == [(600, 1200)]
     with pytest.raises(ConfigError, match="has taken 1,200 steps already"):
         train(resume=tmp_path / "full", steps=900, progress=False)
+    shutil.rmtree(tmp_path / "full" / "checkpoints")  # as an exported agent: left untouched
+    config = (tmp_path / "full" / "config.yaml").read_text()
+    with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
+        train(resume=tmp_path / "full", steps=1500, progress=False)
+    assert (tmp_path / "full" / "config.yaml").read_text() == config
 
 
 def test_a_ppo_run_refuses_a_new_budget_on_resume(tmp_path):

@@ -80,6 +80,23 @@ class Callback:
         """After the last iteration, or after an error."""
 
 
+def resumable_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's checkpoints, oldest first; none for a run interrupted before its first.
+
+    Raises:
+        CheckpointError: ``run_dir`` holds a trained agent but no checkpoint (an exported or
+            zoo agent), which starting over would overwrite.
+    """
+    ckpts = checkpoint_paths(run_dir)
+    if not ckpts and (run_dir / "agent.safetensors").exists():
+        raise CheckpointError(
+            f"{run_dir} holds a trained agent but no checkpoint to resume from (exported and "
+            f"zoo agents keep none); resuming would train it over from the start and overwrite "
+            f"its agent and metrics. Train a new run with `robustpo train ... --out NEW_DIR` "
+            f"instead.")
+    return ckpts
+
+
 class Resume(Callback):
     """Restore the learner from the run's newest checkpoint (``--resume``).
 
@@ -95,14 +112,8 @@ class Resume(Callback):
     def on_train_start(self, run: TrainingRun) -> None:
         from .presets import config_from_dict
 
-        ckpts = checkpoint_paths(run.run_dir)
+        ckpts = resumable_checkpoints(run.run_dir)
         if not ckpts:
-            if (run.run_dir / "agent.safetensors").exists():
-                raise CheckpointError(
-                    f"{run.run_dir} holds a trained agent but no checkpoint to resume from "
-                    f"(exported and zoo agents keep none); resuming would train it over from "
-                    f"the start and overwrite its agent and metrics. Train a new run with "
-                    f"`robustpo train ... --out NEW_DIR` instead.")
             return
         tensors, meta = load_checkpoint(ckpts[-1])
         if "config" not in meta:

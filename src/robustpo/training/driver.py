@@ -13,10 +13,17 @@ from ..config.sections import TrainConfig
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..io.checkpoint import read_checkpoint_meta
 from ..io.locks import RUN_LOCK_FILE, exclusive
-from ..io.rundir import checkpoint_paths, read_run_config, record_budget_change, write_run_metadata
+from ..io.rundir import read_run_config, record_budget_change, write_run_metadata
 from ..learners import LEARNERS, make_learner
 from ..learners.base import Learner
-from .callbacks import Callback, TrainingRun, default_callbacks, iteration_metrics, save_final_agent
+from .callbacks import (
+    Callback,
+    TrainingRun,
+    default_callbacks,
+    iteration_metrics,
+    resumable_checkpoints,
+    save_final_agent,
+)
 from .presets import config_from_dict, resolve_config
 
 
@@ -124,6 +131,7 @@ def _change_budget(run_dir: Path, cfg: TrainConfig, steps: int) -> TrainConfig:
     Raises:
         ConfigError: the learner's updates follow the budget, or ``steps`` is below the steps
             of the newest checkpoint or one iteration.
+        CheckpointError: ``run_dir`` holds an agent but no checkpoint (nothing is written).
     """
     learner_class = LEARNERS[method_class(cfg.algo).learner]
     if learner_class.budget_schedule is not None:
@@ -132,7 +140,7 @@ def _change_budget(run_dir: Path, cfg: TrainConfig, steps: int) -> TrainConfig:
             f"learner {learner_class.budget_schedule}, so the steps already taken were "
             f"scheduled for {cfg.total_steps:,}. Train a new run with --steps {steps}.")
     new = cfg.with_total_steps(steps)
-    ckpts = checkpoint_paths(run_dir)
+    ckpts = resumable_checkpoints(run_dir)
     taken = int(read_checkpoint_meta(ckpts[-1]).get("global_step", 0)) if ckpts else 0
     if new.total_steps < taken:
         raise ConfigError(
