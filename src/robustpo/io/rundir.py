@@ -70,17 +70,18 @@ def git_commit() -> str | None:
         return None
 
 
+def _provenance(time_key: str) -> dict[str, Any]:
+    """The git commit, the command line and the UTC time (under ``time_key``) of an action on
+    a run directory."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"git_commit": git_commit(), "command": sys.argv, time_key: now}
+
+
 def write_run_metadata(run_dir: Path, config: dict[str, Any]) -> None:
     """Write ``config.yaml`` and ``meta.json`` of a new run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    meta = {
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "command": sys.argv,
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
-    }
+    meta = {"versions": versions(), **_provenance("started"), "host": platform.node()}
     atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=1))
 
 
@@ -93,13 +94,8 @@ def record_budget_change(run_dir: Path, config: dict[str, Any], old_steps: int,
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{meta_path} is corrupt (not valid JSON): {exc}") from None
-    meta.setdefault("budget_changes", []).append({
-        "total_steps_from": old_steps,
-        "total_steps_to": new_steps,
-        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "command": sys.argv,
-    })
+    meta.setdefault("budget_changes", []).append(
+        {"total_steps_from": old_steps, "total_steps_to": new_steps, **_provenance("at")})
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     atomic_write_text(meta_path, json.dumps(meta, indent=1))
 
